@@ -1,0 +1,4 @@
+package finding
+
+// egressEntries are the catalogue entries of the egress checks.
+var egressEntries = []Entry{}

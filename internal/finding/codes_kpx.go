@@ -1,0 +1,4 @@
+package finding
+
+// kubeProxyEntries are the catalogue entries of the kube-proxy checks.
+var kubeProxyEntries = []Entry{}
