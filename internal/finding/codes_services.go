@@ -11,7 +11,7 @@ var serviceEntries = []Entry{
 			"The cloud provider's LB ensurer (the service controller in kube-controller-manager or cloud-controller-manager) writes what it tried and why it failed as events on the Service (EnsuringLoadBalancer, SyncLoadBalancerFailed). " +
 			"On Azure the failures fall into a few causes: the cluster identity lacks a permission on a network resource, a requested IP or public IP does not exist or sits in another resource group, a wrong internal-subnet annotation, a quota or limit reached, throttling or a conflicting operation (transient), or a conflicting frontend, rule or probe on the load balancer. " +
 			"With no events at all, no cloud controller acted on the Service.",
-		Fix: "Read the classified cause and its fix in the finding. Confirm with 'kubectl describe service NAME' and the Activity log of the load balancer resource in the node resource group.",
+		Fix:   "Read the classified cause and its fix in the finding. Confirm with 'kubectl describe service NAME' and the Activity log of the load balancer resource in the node resource group.",
 		Seeds: []string{"000_feb3c2f47c7a686a.txt", "001_d6f9ca48b5f6b863.txt"},
 	},
 	{
