@@ -33,6 +33,7 @@ func catalogue() [][]Entry {
 		kubeProxyEntries,
 		nodeEntries,
 		egressEntries,
+		azureEntries,
 	}
 }
 

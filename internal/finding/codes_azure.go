@@ -1,0 +1,4 @@
+package finding
+
+// azureEntries are the catalogue entries of the Azure outbound-path checks.
+var azureEntries = []Entry{}
