@@ -52,14 +52,17 @@ func IsFindings(err error) bool { return errors.Is(err, errFindings) }
 
 // globals are the flags every command shares.
 type globals struct {
-	streams genericiooptions.IOStreams
-	config  *genericclioptions.ConfigFlags
+	streams       genericiooptions.IOStreams
+	config        *genericclioptions.ConfigFlags
+	allNamespaces bool
 }
 
 // NewRootCommand builds the netdoctor command tree. name is the binary name
 // ("netdoctor" or "kubectl-netdoctor").
 func NewRootCommand(name string, streams genericiooptions.IOStreams) *cobra.Command {
 	g := &globals{streams: streams, config: genericclioptions.NewConfigFlags(true)}
+	empty := ""
+	g.config.Namespace = &empty // no kubeconfig default: every namespace unless -n is given
 	use := name
 	if name == "kubectl-netdoctor" {
 		use = "kubectl netdoctor"
@@ -80,7 +83,7 @@ the node and the pod. Each finding names the cause, the evidence and the fix.`,
 	cmd.SetErr(streams.ErrOut)
 	cmd.SetVersionTemplate(fmt.Sprintf("%s version {{.Version}}\n", name))
 	g.config.AddFlags(cmd.PersistentFlags())
-	cmd.PersistentFlags().BoolP("all-namespaces", "A", false, "look at every namespace (the default when -n is not given)")
+	cmd.PersistentFlags().BoolVarP(&g.allNamespaces, "all-namespaces", "A", false, "look at every namespace (the default when -n is not given)")
 	cmd.AddCommand(
 		newDiagnoseCmd(g),
 		newCollectCmd(g),
