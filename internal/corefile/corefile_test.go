@@ -42,7 +42,7 @@ var aksCustom = map[string]string{
 }
 `,
 	"log.override": "log\n",
-	"unrelated": "ignored: not matched by any import\n",
+	"unrelated":    "ignored: not matched by any import\n",
 }
 
 func TestParseAKSDefault(t *testing.T) {
