@@ -1,7 +1,15 @@
 package analyze
 
+import (
+	"github.com/netdoctor/netdoctor/internal/analyze/dns"
+	"github.com/netdoctor/netdoctor/internal/analyze/services"
+)
+
 // All returns every analyzer, in the order they run. This is the one
 // registration table: add a new analyzer here.
 func All() []Analyzer {
-	return []Analyzer{}
+	return []Analyzer{
+		Func{N: "services", F: services.Backends},
+		Func{N: "kube-dns", F: dns.KubeDNS},
+	}
 }

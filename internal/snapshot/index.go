@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -161,4 +162,19 @@ func eventTime(ev *corev1.Event) (t metaTime) {
 		return metaTime(ev.FirstTimestamp.Time)
 	}
 	return metaTime(ev.CreationTimestamp.Time)
+}
+
+// SelectorString renders a map selector as sorted k=v pairs, the form
+// 'kubectl -l' takes.
+func SelectorString(sel map[string]string) string {
+	keys := make([]string, 0, len(sel))
+	for k := range sel {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + sel[k]
+	}
+	return strings.Join(parts, ",")
 }
