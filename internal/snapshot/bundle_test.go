@@ -1,0 +1,161 @@
+package snapshot
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func sample() *Snapshot {
+	s := &Snapshot{Manifest: Manifest{Schema: BundleSchema, ToolVersion: "test", CollectedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}}
+	s.Nodes = []corev1.Node{{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}}
+	for i := 0; i < 100; i++ {
+		s.Pods = append(s.Pods, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p" + string(rune('a'+i%26)), Namespace: "ns", Labels: map[string]string{"i": "x"}}})
+	}
+	s.SetFile("nodes/n1/iptables-save.txt", []byte("*nat\nCOMMIT\n"))
+	return s
+}
+
+func TestBundleRoundTrip(t *testing.T) {
+	for _, dest := range []string{"dir", "b.tar.gz"} {
+		t.Run(dest, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), dest)
+			if err := sample().Write(p); err != nil {
+				t.Fatal(err)
+			}
+			got, err := Read(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Pods) != 100 || len(got.Nodes) != 1 {
+				t.Errorf("got %d pods, %d nodes; want 100, 1", len(got.Pods), len(got.Nodes))
+			}
+			if b, _ := got.NodeFile("n1", "iptables-save.txt"); string(b) != "*nat\nCOMMIT\n" {
+				t.Errorf("node file = %q; want the original", b)
+			}
+			if got.Manifest.Counts["pods"] != 100 {
+				t.Errorf("manifest counts pods = %d; want 100", got.Manifest.Counts["pods"])
+			}
+			if ns := got.NodesWithFiles(); len(ns) != 1 || ns[0] != "n1" {
+				t.Errorf("NodesWithFiles = %v; want [n1]", ns)
+			}
+		})
+	}
+}
+
+func TestBundleBadInput(t *testing.T) {
+	good := filepath.Join(t.TempDir(), "good")
+	if err := sample().Write(good); err != nil {
+		t.Fatal(err)
+	}
+	tgz := filepath.Join(t.TempDir(), "good.tar.gz")
+	if err := sample().Write(tgz); err != nil {
+		t.Fatal(err)
+	}
+	full, err := os.ReadFile(tgz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		prepare func(t *testing.T) string
+		want    []string
+	}{
+		{"truncated tar.gz", func(t *testing.T) string {
+			p := filepath.Join(t.TempDir(), "t.tar.gz")
+			os.WriteFile(p, full[:len(full)/2], 0o644)
+			return p
+		}, []string{"t.tar.gz", "truncated or corrupt"}},
+		{"not gzip", func(t *testing.T) string {
+			p := filepath.Join(t.TempDir(), "x.tar.gz")
+			os.WriteFile(p, []byte("hello"), 0o644)
+			return p
+		}, []string{"x.tar.gz", "not a .tar.gz"}},
+		{"no manifest", func(t *testing.T) string {
+			d := copyDir(t, good)
+			os.Remove(filepath.Join(d, ManifestFile))
+			return d
+		}, []string{"manifest.json", "not a netdoctor bundle"}},
+		{"corrupt json line", func(t *testing.T) string {
+			d := copyDir(t, good)
+			p := filepath.Join(d, "resources", "pods.jsonl")
+			b, _ := os.ReadFile(p)
+			lines := strings.Split(string(b), "\n")
+			lines[41] = `{"metadata": {"name": "p", }`
+			os.WriteFile(p, []byte(strings.Join(lines, "\n")), 0o644)
+			return d
+		}, []string{"resources/pods.jsonl:42:"}},
+		{"corrupt manifest", func(t *testing.T) string {
+			d := copyDir(t, good)
+			os.WriteFile(filepath.Join(d, ManifestFile), []byte("{\n\"schema\": \"netdoctor-bundle/v1\",\n\"toolVersion\": 3\n}"), 0o644)
+			return d
+		}, []string{"manifest.json:3:"}},
+		{"future schema", func(t *testing.T) string {
+			d := copyDir(t, good)
+			os.WriteFile(filepath.Join(d, ManifestFile), []byte(`{"schema": "netdoctor-bundle/v2"}`), 0o644)
+			return d
+		}, []string{"manifest.json", "newer than this netdoctor reads", "upgrade"}},
+		{"missing path", func(t *testing.T) string { return "/nonexistent/bundle" }, []string{"/nonexistent/bundle"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := c.prepare(t)
+			_, err := Read(p)
+			if err == nil {
+				t.Fatalf("Read(%s) = nil error; want one containing %q", p, c.want)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Read error %q; want it to contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestReadTarWithTopDir(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "wrapped.tar.gz")
+	f, _ := os.Create(p)
+	zw := gzip.NewWriter(f)
+	tw := tar.NewWriter(zw)
+	files, err := sample().BundleFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range files {
+		tw.WriteHeader(&tar.Header{Name: "bundle/" + name, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg})
+		tw.Write(b)
+	}
+	tw.Close()
+	zw.Close()
+	f.Close()
+	s, err := Read(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Pods) != 100 {
+		t.Errorf("got %d pods; want 100", len(s.Pods))
+	}
+}
+
+func copyDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	files, err := readDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range files {
+		p := filepath.Join(dst, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, b, 0o644)
+	}
+	return dst
+}
