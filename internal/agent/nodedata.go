@@ -3,13 +3,40 @@ package agent
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
+
+	"github.com/netdoctor/netdoctor/internal/nodedata"
 )
 
 // KindNodeData collects the node's network artifacts (node view only).
 const KindNodeData = "node-data"
 
-// NodeData is the "node-data" handler.
+// NodeDataResult is the "node-data" handler's result: every artifact by its
+// name under nodes/<node>/ (see package nodedata), as text.
+type NodeDataResult struct {
+	Files map[string]string `json:"files"`
+}
+
+// NodeDataSpec is the "node-data" request's spec (currently empty).
+type NodeDataSpec struct{}
+
+// NodeData is the "node-data" handler: it collects the node's artifacts
+// with nodedata.Collect in the node's namespaces (nodedata.HostEnv).
 func NodeData(ctx context.Context, spec json.RawMessage) (any, error) {
-	return nil, errors.New("node-data: not implemented yet")
+	return nodeData(ctx, spec, nodedata.HostEnv())
+}
+
+func nodeData(ctx context.Context, spec json.RawMessage, env nodedata.Env) (any, error) {
+	if len(spec) > 0 && string(spec) != "null" {
+		var s NodeDataSpec
+		if err := json.Unmarshal(spec, &s); err != nil {
+			return nil, fmt.Errorf("node-data spec: %w", err)
+		}
+	}
+	files := nodedata.Collect(ctx, env)
+	res := NodeDataResult{Files: make(map[string]string, len(files))}
+	for k, v := range files {
+		res.Files[k] = string(v)
+	}
+	return res, nil
 }

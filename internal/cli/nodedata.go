@@ -2,10 +2,14 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/spf13/pflag"
 
+	"github.com/netdoctor/netdoctor/internal/agent"
+	"github.com/netdoctor/netdoctor/internal/runner"
 	"github.com/netdoctor/netdoctor/internal/snapshot"
 )
 
@@ -13,10 +17,12 @@ import (
 // for collect and diagnose.
 type nodeDataOptions struct {
 	enabled bool
+	agent   agentOptions
 }
 
 func (o *nodeDataOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.enabled, "node-data", false, "also collect per-node data (iptables, routes, sysctls, conntrack) through netdoctor's node agent")
+	o.agent.addFlags(fs)
 }
 
 // collect adds per-node artifacts to snap.Files (nodes/<node>/<name>) and
@@ -25,5 +31,42 @@ func (o *nodeDataOptions) collect(ctx context.Context, g *globals, snap *snapsho
 	if !o.enabled {
 		return nil
 	}
-	return errors.New("--node-data: not available in this build")
+	r, err := o.agent.newRunner(g)
+	if err != nil {
+		return err
+	}
+	defer r.Close(ctx)
+	return collectNodeData(ctx, r, snap)
+}
+
+// collectNodeData runs the node-data request on every Linux node and stores
+// the artifacts; nodes it could not read are recorded as skipped.
+func collectNodeData(ctx context.Context, r *runner.Runner, snap *snapshot.Snapshot) error {
+	resps, errs := r.RunAll(ctx, true, agent.Request{Kind: agent.KindNodeData})
+	for _, resp := range resps {
+		if resp.Error != "" && len(resp.Result) == 0 {
+			snap.Manifest.Skipped = append(snap.Manifest.Skipped, snapshot.Skip{Resource: "nodes/" + resp.Node, Reason: resp.Error})
+			continue
+		}
+		var res agent.NodeDataResult
+		if err := json.Unmarshal(resp.Result, &res); err != nil {
+			snap.Manifest.Skipped = append(snap.Manifest.Skipped, snapshot.Skip{Resource: "nodes/" + resp.Node, Reason: fmt.Sprintf("bad node-data result: %v", err)})
+			continue
+		}
+		for name, content := range res.Files {
+			snap.SetFile(snapshot.NodeFilePath(resp.Node, name), []byte(content))
+		}
+	}
+	for _, err := range errs {
+		res := "nodes"
+		var ne *runner.NodeError
+		if errors.As(err, &ne) {
+			res = "nodes/" + ne.Node
+		}
+		snap.Manifest.Skipped = append(snap.Manifest.Skipped, snapshot.Skip{Resource: res, Reason: err.Error()})
+	}
+	if len(resps) == 0 && len(errs) > 0 {
+		return fmt.Errorf("--node-data: no node answered: %w", errors.Join(errs...))
+	}
+	return ctx.Err()
 }
