@@ -1,13 +1,17 @@
 package agent
 
-import "sort"
+import (
+	"sort"
+
+	"github.com/netdoctor/netdoctor/internal/dnsprobe"
+)
 
 // Handlers is the one registration table of the agent: request kind ->
 // handler. Add one line per kind.
 func Handlers() map[string]Handler {
 	return map[string]Handler{
 		KindNodeData: NodeData,
-		// "dns":   dns probes (internal/dnsprobe)
+		dnsprobe.Kind: dnsprobe.Handle,
 		// "probe": network probes (internal/probe)
 	}
 }
