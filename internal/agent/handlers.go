@@ -10,7 +10,7 @@ import (
 // handler. Add one line per kind.
 func Handlers() map[string]Handler {
 	return map[string]Handler{
-		KindNodeData: NodeData,
+		KindNodeData:  NodeData,
 		dnsprobe.Kind: dnsprobe.Handle,
 		// "probe": network probes (internal/probe)
 	}
