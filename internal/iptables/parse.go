@@ -593,4 +593,3 @@ func (p *parser) allocStrings(n int) []string {
 	p.strArena = p.strArena[:l+n]
 	return p.strArena[l : l+n : l+n]
 }
-
