@@ -4,15 +4,16 @@ import (
 	"sort"
 
 	"github.com/netdoctor/netdoctor/internal/dnsprobe"
+	"github.com/netdoctor/netdoctor/internal/probe"
 )
 
 // Handlers is the one registration table of the agent: request kind ->
 // handler. Add one line per kind.
 func Handlers() map[string]Handler {
 	return map[string]Handler{
-		KindNodeData:  NodeData,
-		dnsprobe.Kind: dnsprobe.Handle,
-		// "probe": network probes (internal/probe)
+		KindNodeData:    NodeData,
+		dnsprobe.Kind:   dnsprobe.Handle,
+		probe.AgentKind: probe.Handle,
 	}
 }
 
