@@ -10,6 +10,7 @@ import (
 func All() []Analyzer {
 	return []Analyzer{
 		Func{N: "services", F: services.Backends},
+		Func{N: "loadbalancers", F: services.LoadBalancers},
 		Func{N: "kube-dns", F: dns.KubeDNS},
 	}
 }

@@ -22,7 +22,8 @@ type lbCause struct {
 	Match []lbMatcher
 	// Explanation and Fix may hold placeholders ({objectID}, {action},
 	// {scope}, {ip}, {pipName}, {resourceGroup}, {vnet}, {subnet},
-	// {namespace}, {name}) filled from the Service and the error message.
+	// {namespace}, {name}, {requested}, {age}) filled from the Service and
+	// the error message.
 	Explanation string
 	Fix         []string
 }
@@ -31,7 +32,8 @@ type lbCause struct {
 // must match. Azure error codes come first; message text is used only where
 // the failure has no code (errors raised by the cloud provider itself).
 type lbMatcher struct {
-	// Code is an Azure error code found in the message (case-insensitive).
+	// Code is an Azure error code found in the message (case-insensitive);
+	// a trailing "*" matches every code that starts with the rest.
 	Code string
 	// CodeSuffix matches any Azure error code ending with it.
 	CodeSuffix string
@@ -120,7 +122,7 @@ var lbCauses = []lbCause{
 			{Code: "InvalidResourceReference", Text: "publicIPAddresses"},
 			{Code: "NotFound", Text: "publicIPAddresses"},
 		},
-		Explanation: "The Service asks for a specific public IP (address {ip}, or public IP resource {pipName}) and the cloud provider did not find it in resource group {resourceGroup}. " +
+		Explanation: "The Service asks for a specific public IP ({requested}) and the cloud provider did not find it in resource group {resourceGroup}. " +
 			"It looks only in the node resource group (MC_...) unless the Service names another one with service.beta.kubernetes.io/azure-load-balancer-resource-group: " +
 			"a static IP created in the cluster's own resource group, or anywhere else, is 'not found'. " +
 			"The IP must also be a static public IP of the load balancer's SKU (Standard for AKS) in the cluster's region, and, outside the node resource group, the cluster identity needs Network Contributor on its resource group.",
@@ -140,7 +142,7 @@ var lbCauses = []lbCause{
 			{Text: "cannot reference Basic sku publicIP"},
 		},
 		Explanation: "A Standard load balancer (the AKS default) can only use Standard SKU public IPs, and a Basic one only Basic IPs. " +
-			"The public IP the Service asks for ({ip}{pipName}) has the other SKU, so the frontend cannot be created.",
+			"The public IP the Service asks for ({requested}) has the other SKU, so the frontend cannot be created.",
 		Fix: []string{
 			"Check the SKU: az network public-ip show --ids <PUBLIC-IP-ID> --query \"{sku:sku.name, allocation:publicIPAllocationMethod}\"",
 			"Create a Standard static IP and use it: az network public-ip create -g <RG> -n <NAME> --sku Standard --allocation-method Static",
@@ -167,7 +169,7 @@ var lbCauses = []lbCause{
 		ID:    "rule-conflict",
 		Title: "a frontend, rule or probe conflicts with another on the load balancer",
 		Match: []lbMatcher{
-			{CodePrefixOrExact("RulesUseSameBackendPortProtocolAndPool")},
+			{Code: "RulesUseSameBackendPortProtocolAndPool*"},
 			{Code: "LoadBalancingRuleMustDisableSNATSinceSameProtocolAndBackendPortUsedByOutboundRule"},
 			{Code: "InvalidLoadBalancerRuleConfiguration"},
 			{Code: "LoadBalancerRuleNameConflict"},
@@ -234,10 +236,6 @@ var lbCauses = []lbCause{
 		},
 	},
 }
-
-// CodePrefixOrExact is a matcher on codes that start with prefix, e.g.
-// RulesUseSameBackendPortProtocolAndPool and its longer variants.
-func CodePrefixOrExact(prefix string) string { return prefix + "*" }
 
 // unknownCause is what a failure that matches no cause gets.
 var unknownCause = lbCause{
@@ -315,14 +313,22 @@ var (
 // empty.
 func parseAzureError(msg string) azureError {
 	var e azureError
-	seenCode := map[string]bool{}
+	type found struct {
+		at   int
+		code string
+	}
+	var codes []found
 	for _, re := range reCodes {
 		for _, m := range re.FindAllStringSubmatchIndex(msg, -1) {
-			c := msg[m[2]:m[3]]
-			if !seenCode[strings.ToLower(c)] {
-				seenCode[strings.ToLower(c)] = true
-				e.Codes = append(e.Codes, c)
-			}
+			codes = append(codes, found{m[2], msg[m[2]:m[3]]})
+		}
+	}
+	sort.SliceStable(codes, func(i, j int) bool { return codes[i].at < codes[j].at })
+	seenCode := map[string]bool{}
+	for _, c := range codes {
+		if !seenCode[strings.ToLower(c.code)] {
+			seenCode[strings.ToLower(c.code)] = true
+			e.Codes = append(e.Codes, c.code)
 		}
 	}
 	seenStatus := map[int]bool{}
