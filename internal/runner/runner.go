@@ -115,6 +115,10 @@ type Runner struct {
 	opts   Options
 	seq    atomic.Int64
 
+	// readLog reads the agent container's log; the API server's pods/log
+	// unless a test swaps it (client-go's fake clientset has fixed logs).
+	readLog func(ctx context.Context, namespace, name string) ([]byte, error)
+
 	mu        sync.Mutex
 	createdNS bool
 }
@@ -142,7 +146,11 @@ func New(client kubernetes.Interface, opts Options) *Runner {
 	if opts.Owner == "" {
 		opts.Owner = "netdoctor"
 	}
-	return &Runner{client: client, opts: opts}
+	r := &Runner{client: client, opts: opts}
+	r.readLog = func(ctx context.Context, ns, name string) ([]byte, error) {
+		return client.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{Container: ContainerName}).DoRaw(ctx)
+	}
+	return r
 }
 
 // NewRunID returns a random run id: 8 lowercase hex digits.
@@ -528,7 +536,7 @@ func (r *Runner) deletePod(ns, name string) error {
 // readResult reads the agent's Response from the pod's log: the last line
 // that parses as a Response.
 func (r *Runner) readResult(ctx context.Context, pod *corev1.Pod) (agent.Response, error) {
-	raw, err := r.client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: ContainerName}).DoRaw(ctx)
+	raw, err := r.readLog(ctx, pod.Namespace, pod.Name)
 	if err != nil {
 		return agent.Response{}, fmt.Errorf("read agent log of %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
