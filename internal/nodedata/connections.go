@@ -52,13 +52,13 @@ type DestinationCount struct {
 
 // ConntrackEntry is one parsed connection tracking entry.
 type ConntrackEntry struct {
-	Proto      string
-	State      string // TCP only
-	OrigSrc    netip.Addr
-	OrigDst    netip.Addr
-	OrigDport  int
-	ReplyDst   netip.Addr
-	Unreplied  bool
+	Proto     string
+	State     string // TCP only
+	OrigSrc   netip.Addr
+	OrigDst   netip.Addr
+	OrigDport int
+	ReplyDst  netip.Addr
+	Unreplied bool
 }
 
 // ParseConntrackLine parses one line of `conntrack -L` or of

@@ -21,9 +21,9 @@ type Route struct {
 	// Dev is the output device, if any.
 	Dev string `json:"dev,omitempty"`
 	// Table is the routing table; "main" when ip does not print one.
-	Table  string `json:"table"`
-	Proto  string `json:"proto,omitempty"`
-	Scope  string `json:"scope,omitempty"`
+	Table  string     `json:"table"`
+	Proto  string     `json:"proto,omitempty"`
+	Scope  string     `json:"scope,omitempty"`
 	Src    netip.Addr `json:"src,omitzero"`
 	Metric int        `json:"metric,omitempty"`
 	// Nexthops holds the gateways of a multipath route.
@@ -88,8 +88,8 @@ func ParseRoutes(file string, data []byte) ([]Route, error) {
 	return out, nil
 }
 
-func parseRoute(f []string) (Route, error) {
-	r := Route{Type: "unicast", Table: "main"}
+func parseRoute(f []string) (r Route, err error) {
+	r = Route{Type: "unicast", Table: "main"}
 	i := 0
 	if routeTypes[f[0]] {
 		r.Type = f[0]
@@ -103,7 +103,13 @@ func parseRoute(f []string) (Route, error) {
 		return r, err
 	}
 	r.Dst = dst
+	isDefault := f[i] == "default"
 	i++
+	defer func() {
+		if isDefault && (r.Via.Is6() || r.Src.Is6()) {
+			r.Dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+		}
+	}()
 	for i < len(f) {
 		k := f[i]
 		val := func() (string, error) {
