@@ -18,6 +18,9 @@ import (
 	"github.com/netdoctor/netdoctor/internal/version"
 )
 
+// failNever is the --fail-on value that always exits 0 after a report.
+const failNever = "none"
+
 type diagnoseOptions struct {
 	bundle   string
 	output   string
@@ -55,13 +58,13 @@ was, 2 on usage or runtime errors.`,
 	fs := cmd.Flags()
 	fs.StringVar(&o.bundle, "bundle", "", "diagnose a bundle (directory or .tar.gz) instead of the live cluster")
 	fs.StringVarP(&o.output, "output", "o", "text", "output format: "+strings.Join(report.FormatNames(), "|"))
-	fs.StringVar(&o.failOn, "fail-on", string(finding.Critical), "exit 1 when a finding has this severity or higher: info|warning|critical")
+	fs.StringVar(&o.failOn, "fail-on", string(finding.Critical), "exit 1 when a finding has this severity or higher: info|warning|critical, or none to always exit 0")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "list every check, including those that passed")
 	o.nodeData.addFlags(fs)
 	o.azure.addFlags(fs)
 	o.probe.addFlags(fs)
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion(report.FormatNames()...))
-	_ = cmd.RegisterFlagCompletionFunc("fail-on", fixedCompletion("info", "warning", "critical"))
+	_ = cmd.RegisterFlagCompletionFunc("fail-on", fixedCompletion("info", "warning", "critical", failNever))
 	return cmd
 }
 
@@ -69,8 +72,10 @@ func (o *diagnoseOptions) validate() error {
 	if _, ok := report.Formats[o.output]; !ok {
 		return usageError("unknown output format %q (want %s)", o.output, strings.Join(report.FormatNames(), ", "))
 	}
-	if _, err := finding.ParseSeverity(o.failOn); err != nil {
-		return usageError("--fail-on: %v", err)
+	if o.failOn != failNever {
+		if _, err := finding.ParseSeverity(o.failOn); err != nil {
+			return usageError("--fail-on: %v (or %s)", err, failNever)
+		}
 	}
 	if o.bundle != "" && (o.nodeData.enabled || o.probe.enabled) {
 		return usageError("--node-data and --probe need a live cluster; they cannot be used with --bundle")
@@ -92,6 +97,9 @@ func (o *diagnoseOptions) run(ctx context.Context, g *globals) error {
 		return err
 	}
 	rep := analyze.Run(snap, analyze.All())
+	if o.failOn == failNever {
+		return nil
+	}
 	failOn, _ := finding.ParseSeverity(o.failOn)
 	ro := report.Options{Color: useColor(g.streams.Out), Verbose: o.verbose}
 	if err := report.Formats[o.output](g.streams.Out, rep, ro); err != nil {
