@@ -1,7 +1,9 @@
 package analyze
 
 import (
+	"github.com/netdoctor/netdoctor/internal/analyze/azure"
 	"github.com/netdoctor/netdoctor/internal/analyze/dns"
+	"github.com/netdoctor/netdoctor/internal/analyze/egress"
 	"github.com/netdoctor/netdoctor/internal/analyze/services"
 )
 
@@ -12,5 +14,7 @@ func All() []Analyzer {
 		Func{N: "services", F: services.Backends},
 		Func{N: "loadbalancers", F: services.LoadBalancers},
 		Func{N: "kube-dns", F: dns.KubeDNS},
+		Func{N: "azure-outbound", F: azure.Outbound},
+		Func{N: "egress-probes", F: egress.Probes},
 	}
 }

@@ -259,3 +259,13 @@ func syntaxError(name string, data []byte, err error) error {
 	}
 	return fmt.Errorf("%s: invalid JSON: %w", name, err)
 }
+
+// NSGByName returns the NSG with that name, or nil.
+func (s *Set) NSGByName(name string) *NSG {
+	for i := range s.NSGs {
+		if strings.EqualFold(s.NSGs[i].Name, name) {
+			return &s.NSGs[i]
+		}
+	}
+	return nil
+}

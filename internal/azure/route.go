@@ -157,3 +157,21 @@ func CheckPodCIDRRoutes(rt *RouteTable, nodes map[string][2]string) []PodCIDRRou
 	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
 	return out
 }
+
+// DefaultRoute is the route for 0.0.0.0/0 itself: the route table's /0 route
+// if it has one, else Azure's system route to the Internet. Destinations no
+// more specific route covers follow it.
+func DefaultRoute(rt *RouteTable) RouteDecision {
+	d := RouteDecision{Prefix: netip.MustParsePrefix("0.0.0.0/0"), NextHopType: NextHopInternet}
+	if rt == nil {
+		return d
+	}
+	for i := range rt.Routes {
+		p, err := ParseRoutePrefix(rt.Routes[i].AddressPrefix)
+		if err == nil && p.Bits() == 0 && p.Addr().Is4() {
+			r := &rt.Routes[i]
+			return RouteDecision{Prefix: p, NextHopType: canonicalHop(r.NextHopType), NextHopIP: r.NextHopIPAddress, Route: r}
+		}
+	}
+	return d
+}

@@ -1,0 +1,179 @@
+package azure
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/netdoctor/netdoctor/internal/finding"
+	"github.com/netdoctor/netdoctor/internal/snapshot"
+	"github.com/netdoctor/netdoctor/internal/snapshot/snapshottest"
+)
+
+// updating reports whether -update (defined by snapshottest) was given.
+func updating() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
+
+// loadCase builds a snapshot from testdata/<name>: cluster.yaml holds the
+// Kubernetes objects, every other file is a bundle artifact at its path
+// (azure/*.json, nodes/<node>/*.json).
+func loadCase(t *testing.T, name string) *snapshot.Snapshot {
+	t.Helper()
+	dir := filepath.Join("testdata", name)
+	s, err := snapshottest.Load(filepath.Join(dir, "cluster.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".golden.json") {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		b, err := os.ReadFile(p)
+		s.SetFile(filepath.ToSlash(rel), b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+type golden struct {
+	Findings []finding.Finding `json:"findings"`
+	Checks   []finding.Check   `json:"checks"`
+}
+
+func TestOutboundGolden(t *testing.T) {
+	dirs, err := os.ReadDir("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		t.Run(d.Name(), func(t *testing.T) {
+			r := Outbound(loadCase(t, d.Name()))
+			got, err := json.MarshalIndent(golden{r.Findings, r.Checks}, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, '\n')
+			gf := filepath.Join("testdata", d.Name()+".golden.json")
+			if updating() {
+				if err := os.WriteFile(gf, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(gf)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("output differs from %s (run with -update after checking it):\ngot:\n%s", gf, got)
+			}
+		})
+	}
+}
+
+// The facts each case must establish, independently of the golden text.
+func TestOutboundNamesTheCause(t *testing.T) {
+	tests := []struct {
+		name     string
+		code     string
+		severity finding.Severity
+		contains []string // in title, subjects or evidence
+	}{
+		{"snat-exhausted", "EGR001", finding.Critical, []string{"aks-nodepool1-22064185-vmss000000", "20.50.2.3:443", "pod shop/checkout-7d9f8b6c5-x2x8q", "Used SNAT Ports 1016 of Allocated 1024"}},
+		{"snat-over-allocation", "EGR001", finding.Critical, []string{"InvalidLoadBalancerProfileAllocatedOutboundPorts", "Total node count 4 requires 84000 ports but only 64000 ports are available given 1 outbound public IPs"}},
+		{"udr-blackhole", "EGR002", finding.Critical, []string{"block-partner", "203.0.113.0/24", "203.0.113.50:443: 12 flows in SYN_SENT"}},
+		{"udr-blackhole", "EGR002", finding.Warning, []string{"10.0.2.4", "198.51.100.20:443"}},
+		{"nsg-deny", "EGR003", finding.Critical, []string{"deny-partner-api", "priority 200", "port 8443"}},
+		{"nat-gateway-unassociated", "EGR005", finding.Critical, []string{"aks-subnet", "aks-natgw"}},
+		{"nat-gateway-unassociated", "EGR005", finding.Warning, []string{"7200 s", "idle for 4 min"}},
+		{"kubenet-route-missing", "EGR002", finding.Critical, []string{"aks-nodepool1-22064185-vmss000002", "10.244.2.0/24"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"/"+tt.code+"/"+string(tt.severity), func(t *testing.T) {
+			r := Outbound(loadCase(t, tt.name))
+			var match *finding.Finding
+			for i := range r.Findings {
+				if r.Findings[i].Code == tt.code && r.Findings[i].Severity == tt.severity {
+					match = &r.Findings[i]
+				}
+			}
+			if match == nil {
+				t.Fatalf("got findings %v, want a %s %s", codes(r), tt.severity, tt.code)
+			}
+			text := match.Title + "\n" + strings.Join(match.Evidence, "\n")
+			for _, s := range match.Subjects {
+				text += "\n" + s.String()
+			}
+			for _, want := range tt.contains {
+				if !strings.Contains(text, want) {
+					t.Errorf("finding %q: want %q in it; got:\n%s", match.Title, want, text)
+				}
+			}
+			if len(match.Remediation) == 0 {
+				t.Errorf("finding %q has no remediation", match.Title)
+			}
+		})
+	}
+}
+
+func TestOutboundHealthyAndMissingData(t *testing.T) {
+	r := Outbound(loadCase(t, "healthy"))
+	if len(r.Findings) != 0 {
+		t.Errorf("healthy: got findings %v, want none", codes(r))
+	}
+	want := map[string]finding.Status{checkData: finding.Passed, checkSNAT: finding.Passed, checkNSG: finding.Passed, checkUDR: finding.Skipped, checkNAT: finding.Skipped}
+	for _, c := range r.Checks {
+		if want[c.Name] != c.Status {
+			t.Errorf("healthy: check %s: got %s (%s), want %s", c.Name, c.Status, c.Reason, want[c.Name])
+		}
+	}
+	r = Outbound(loadCase(t, "no-azure-data"))
+	if len(r.Findings) != 0 || len(r.Checks) != 4 {
+		t.Fatalf("no data: got %v findings and %d checks, want none and 4", codes(r), len(r.Checks))
+	}
+	for _, c := range r.Checks {
+		if c.Status != finding.Skipped || !strings.Contains(c.Reason, "--azure") {
+			t.Errorf("no data: check %s: got %s %q, want skipped with how to provide the data", c.Name, c.Status, c.Reason)
+		}
+	}
+}
+
+func TestOutboundBadFile(t *testing.T) {
+	s := loadCase(t, "healthy")
+	s.SetFile("azure/broken.json", []byte("{\n \"type\": \"Microsoft.Network/routeTables\",\n \"routes\": [\n"))
+	r := Outbound(s)
+	var found bool
+	for _, c := range r.Checks {
+		if c.Name == checkData && c.Status == finding.Error && strings.Contains(c.Reason, "azure/broken.json:4") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("got checks %+v, want an azure/data error naming azure/broken.json:4", r.Checks)
+	}
+	if len(r.Findings) != 0 {
+		t.Errorf("a broken file must not produce findings from the good ones; got %v", codes(r))
+	}
+}
+
+func codes(r finding.Result) []string {
+	var out []string
+	for _, f := range r.Findings {
+		out = append(out, string(f.Severity)+" "+f.Code+": "+f.Title)
+	}
+	return out
+}
