@@ -81,7 +81,7 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 				return "", 0, err
 			}
 			for i := range l.Items {
-				l.Items[i].ManagedFields = nil
+				slimPod(&l.Items[i])
 			}
 			s.Pods = append(s.Pods, l.Items...)
 			return l.Continue, len(l.Items), nil
@@ -93,6 +93,7 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 			}
 			for i := range l.Items {
 				l.Items[i].ManagedFields = nil
+				slimMeta(l.Items[i].Annotations)
 			}
 			s.Services = append(s.Services, l.Items...)
 			return l.Continue, len(l.Items), nil
@@ -138,6 +139,14 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 		}
 		for i := range l.Items {
 			l.Items[i].ManagedFields = nil
+			slimMeta(l.Items[i].Annotations)
+			l.Items[i].Spec.Template.Spec.Volumes = nil
+			for j := range l.Items[i].Spec.Template.Spec.Containers {
+				slimContainer(&l.Items[i].Spec.Template.Spec.Containers[j])
+			}
+			for j := range l.Items[i].Spec.Template.Spec.InitContainers {
+				slimContainer(&l.Items[i].Spec.Template.Spec.InitContainers[j])
+			}
 		}
 		s.DaemonSets = append(s.DaemonSets, l.Items...)
 		return l.Continue, len(l.Items), nil
@@ -149,6 +158,14 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 		}
 		for i := range l.Items {
 			l.Items[i].ManagedFields = nil
+			slimMeta(l.Items[i].Annotations)
+			l.Items[i].Spec.Template.Spec.Volumes = nil
+			for j := range l.Items[i].Spec.Template.Spec.Containers {
+				slimContainer(&l.Items[i].Spec.Template.Spec.Containers[j])
+			}
+			for j := range l.Items[i].Spec.Template.Spec.InitContainers {
+				slimContainer(&l.Items[i].Spec.Template.Spec.InitContainers[j])
+			}
 		}
 		s.Deployments = append(s.Deployments, l.Items...)
 		return l.Continue, len(l.Items), nil
@@ -159,6 +176,7 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 		switch {
 		case err == nil:
 			cm.ManagedFields = nil
+			slimMeta(cm.Annotations)
 			s.ConfigMaps = append(s.ConfigMaps, *cm)
 		case apierrors.IsNotFound(err):
 			// Absent is a fact the analyzers read, not a skip.

@@ -85,3 +85,22 @@ func TestCollectNamespaceAddsKubeSystem(t *testing.T) {
 		t.Errorf("got pods %v; want shop/a and kube-system/coredns", names)
 	}
 }
+
+func TestCollectDropsSecretsInPods(t *testing.T) {
+	client := fake.NewClientset(&corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "shop", Annotations: map[string]string{lastApplied: `{"password":"x"}`, "keep": "me"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i", Args: []string{"--token=s3cret"},
+			Env: []corev1.EnvVar{{Name: "DB_PASSWORD", Value: "s3cret"}}, Ports: []corev1.ContainerPort{{ContainerPort: 80}}}}},
+	})
+	s, err := Collect(context.Background(), client, CollectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.Pods[0].Spec.Containers[0]
+	if c.Env != nil || c.Args != nil || s.Pods[0].Annotations[lastApplied] != "" {
+		t.Errorf("pod kept env %v, args %v or last-applied; want them dropped", c.Env, c.Args)
+	}
+	if len(c.Ports) != 1 || s.Pods[0].Annotations["keep"] != "me" {
+		t.Errorf("pod lost its ports or annotations: %+v", s.Pods[0])
+	}
+}
