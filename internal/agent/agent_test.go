@@ -68,7 +68,7 @@ func TestRunUnknownKindWritesOneLine(t *testing.T) {
 func TestNodeDataInNamespace(t *testing.T) {
 	if os.Getenv("ND_AGENT_HELPER") == "1" {
 		// inside the namespace: behave like `netdoctor agent`
-		if err := Run(context.Background(), strings.NewReader(`{"kind":"node-data"}`), os.Stdout); err != nil {
+		if err := Run(context.Background(), strings.NewReader(`{"kind":"node-data","spec":{"conntrackIntervalSeconds":0.2}}`), os.Stdout); err != nil {
 			os.Exit(3)
 		}
 		os.Exit(0)
@@ -139,8 +139,23 @@ exec "$0" -test.run '^TestNodeDataInNamespace$'
 	} else {
 		t.Errorf("no conntrack statistics collected; errors: %s", f[nodedata.FileErrors])
 	}
+	if f[nodedata.SecondSample(nodedata.FileConntrackStats)] == "" && f[nodedata.SecondSample(nodedata.FileConntrackStatsProc)] == "" {
+		t.Errorf("no second conntrack sample; files: %v", keys(f))
+	}
+	var meta nodedata.Meta
+	if err := json.Unmarshal([]byte(f[nodedata.FileMeta]), &meta); err != nil || meta.ConntrackIntervalSeconds < 0.2 {
+		t.Errorf("agent.json = %s (%v), want an interval of at least 0.2s", f[nodedata.FileMeta], err)
+	}
 	// no kubelet runs here: said so, not silently empty
 	if !strings.Contains(f[nodedata.FileErrors], nodedata.FileKubelet) {
 		t.Errorf("errors.json does not explain the missing kubelet.json: %s", f[nodedata.FileErrors])
 	}
+}
+
+func keys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

@@ -34,6 +34,8 @@ type Env struct {
 	ReadHostFile func(path string) ([]byte, error)
 	// ProxyMode asks kube-proxy for its mode (GET 127.0.0.1:10249/proxyMode).
 	ProxyMode func(ctx context.Context) (string, error)
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
 }
 
 // HostEnv returns the Env of a node-view pod. The agent's network
@@ -91,6 +93,7 @@ func HostEnv() Env {
 		Glob:         filepath.Glob,
 		ReadHostFile: hostFile,
 		ProxyMode:    proxyMode,
+		Now:          time.Now,
 	}
 }
 
@@ -146,13 +149,43 @@ func proxyMode(ctx context.Context) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
+// DefaultConntrackInterval is the time between the two conntrack -S
+// samples, so that insert_failed and drop can be seen rising.
+const DefaultConntrackInterval = 3 * time.Second
+
+// CollectOptions tunes Collect.
+type CollectOptions struct {
+	// ConntrackInterval separates the two conntrack statistics samples
+	// (DefaultConntrackInterval when 0; negative takes one sample).
+	ConntrackInterval time.Duration
+}
+
+// Meta is agent.json: how the artifacts were collected.
+type Meta struct {
+	// Started and Finished bound the collection.
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	// ConntrackInterval is the time between the two conntrack samples,
+	// in seconds (0 when there is one sample).
+	ConntrackIntervalSeconds float64 `json:"conntrackIntervalSeconds"`
+}
+
 // Collect gathers every node artifact. It keeps going when one fails and
 // records why in the FileErrors artifact; the map is artifact name to
 // content.
-func Collect(ctx context.Context, env Env) map[string][]byte {
+func Collect(ctx context.Context, env Env, opts CollectOptions) map[string][]byte {
 	files := map[string][]byte{}
 	errs := map[string]string{}
 	fail := func(name string, err error) { errs[name] = err.Error() }
+	if opts.ConntrackInterval == 0 {
+		opts.ConntrackInterval = DefaultConntrackInterval
+	}
+	now := env.Now
+	if now == nil {
+		now = time.Now
+	}
+	meta := Meta{Started: now().UTC()}
+	first := conntrackSample(ctx, env)
 
 	cmdFile := func(name string, prog string, args ...string) []byte {
 		out, err := env.Command(ctx, prog, args...)
@@ -193,13 +226,26 @@ func Collect(ctx context.Context, env Env) map[string][]byte {
 		errs[FileSysctls] = "not present (module not loaded or not namespaced): " + strings.Join(missing, ", ")
 	}
 
-	// conntrack statistics: conntrack -S, else /proc/net/stat/nf_conntrack
-	if out, err := env.Command(ctx, "conntrack", "-S"); err == nil && len(bytes.TrimSpace(out)) > 0 {
-		files[FileConntrackStats] = out
-	} else if b, perr := env.ReadFile("/proc/net/stat/nf_conntrack"); perr == nil {
-		files[FileConntrackStatsProc] = b
+	// conntrack statistics: conntrack -S, else /proc/net/stat/nf_conntrack;
+	// a second sample after the interval shows whether counters rise
+	if first.err != nil {
+		fail(FileConntrackStats, first.err)
 	} else {
-		fail(FileConntrackStats, fmt.Errorf("conntrack -S: %v; /proc/net/stat/nf_conntrack: %v", err, perr))
+		files[first.name] = first.data
+		if opts.ConntrackInterval > 0 {
+			if wait := opts.ConntrackInterval - now().Sub(first.at); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+				case <-t.C:
+				}
+				t.Stop()
+			}
+			if second := conntrackSample(ctx, env); second.err == nil && second.name == first.name {
+				files[SecondSample(first.name)] = second.data
+				meta.ConntrackIntervalSeconds = second.at.Sub(first.at).Seconds()
+			}
+		}
 	}
 
 	// connection table summary
@@ -243,7 +289,42 @@ func Collect(ctx context.Context, env Env) map[string][]byte {
 		b, _ := json.MarshalIndent(errs, "", "  ")
 		files[FileErrors] = append(b, '\n')
 	}
+	meta.Finished = now().UTC()
+	if b, err := json.MarshalIndent(meta, "", "  "); err == nil {
+		files[FileMeta] = append(b, '\n')
+	}
 	return files
+}
+
+type sample struct {
+	name string
+	data []byte
+	at   time.Time
+	err  error
+}
+
+// conntrackSample reads conntrack -S, else /proc/net/stat/nf_conntrack.
+func conntrackSample(ctx context.Context, env Env) sample {
+	now := env.Now
+	if now == nil {
+		now = time.Now
+	}
+	at := now()
+	out, err := env.Command(ctx, "conntrack", "-S")
+	if err == nil && len(bytes.TrimSpace(out)) > 0 {
+		return sample{name: FileConntrackStats, data: out, at: at}
+	}
+	b, perr := env.ReadFile("/proc/net/stat/nf_conntrack")
+	if perr == nil {
+		return sample{name: FileConntrackStatsProc, data: b, at: at}
+	}
+	return sample{err: fmt.Errorf("conntrack -S: %v; /proc/net/stat/nf_conntrack: %v", err, perr)}
+}
+
+// SecondSample is the artifact name of the second conntrack statistics
+// sample: conntrack-stats.txt -> conntrack-stats-2.txt.
+func SecondSample(name string) string {
+	return strings.TrimSuffix(name, ".txt") + "-2.txt"
 }
 
 // collectIptables stores iptables-save. When the default backend shows no

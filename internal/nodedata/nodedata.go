@@ -41,6 +41,13 @@ const (
 	// FileDmesg is the kernel messages about conntrack or dropped packets, raw
 	// lines (at most MaxDmesgLines, newest last).
 	FileDmesg = "dmesg.txt"
+	// FileConntrackStats2 is the second `conntrack -S` sample, taken
+	// Meta.ConntrackIntervalSeconds after the first.
+	FileConntrackStats2 = "conntrack-stats-2.txt"
+	// FileConntrackStatsProc2 is the second /proc/net/stat/nf_conntrack sample.
+	FileConntrackStatsProc2 = "nf_conntrack-stat-2.txt"
+	// FileMeta is agent.json: when and how the artifacts were collected (see Meta).
+	FileMeta = "agent.json"
 	// FileErrors is a JSON object of artifact name to why it could not be
 	// collected.
 	FileErrors = "errors.json"
