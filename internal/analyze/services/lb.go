@@ -31,6 +31,9 @@ const (
 	lbMaxMessage = 700
 	// lbMaxResources bounds the Azure resource IDs listed as evidence.
 	lbMaxResources = 4
+	// lbMaxEarlier bounds the earlier failures classified for the
+	// "earlier failures" evidence (most recent kept).
+	lbMaxEarlier = 20
 )
 
 // azureAnnotationPrefix marks the Service annotations the Azure cloud
@@ -47,6 +50,9 @@ func LoadBalancers(s *snapshot.Snapshot) finding.Result {
 	eventsReason, eventsSkipped := s.Skipped("events")
 	now := s.Now()
 	var total, pending, inProgress int
+	// seen caches the cause of each distinct failure message: clusters
+	// with many failing Services repeat the same few messages.
+	seen := map[string]string{}
 	for i := range s.Services {
 		svc := &s.Services[i]
 		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || svc.DeletionTimestamp != nil {
@@ -60,7 +66,7 @@ func LoadBalancers(s *snapshot.Snapshot) finding.Result {
 		if !eventsSkipped {
 			evs = serviceEvents(s, svc)
 		}
-		f := diagnoseLB(svc, evs, now, eventsSkipped, eventsReason)
+		f := diagnoseLB(svc, evs, now, eventsSkipped, eventsReason, seen)
 		res.Add(f)
 		if f.Severity == finding.Info {
 			inProgress++
@@ -132,7 +138,7 @@ type lbState struct {
 }
 
 // diagnoseLB builds the LB001 finding for one Service without an address.
-func diagnoseLB(svc *corev1.Service, evs []*corev1.Event, now time.Time, eventsSkipped bool, eventsReason string) finding.Finding {
+func diagnoseLB(svc *corev1.Service, evs []*corev1.Event, now time.Time, eventsSkipped bool, eventsReason string, seen map[string]string) finding.Finding {
 	age, known := pendingFor(svc, now)
 	st := lbState{}
 	st.evidence = append(st.evidence, pendingEvidence(svc, now, age, known))
@@ -155,14 +161,20 @@ func diagnoseLB(svc *corev1.Service, evs []*corev1.Event, now time.Time, eventsS
 	case len(evs) > 0:
 		st.evidence = append(st.evidence, eventEvidence(evs, now)...)
 	}
+	// A success after the latest failure supersedes it.
+	succeeded := len(normals) > 0 && normals[len(normals)-1].Reason == "EnsuredLoadBalancer" &&
+		(len(failures) == 0 || snapshot.EventTime(normals[len(normals)-1]).After(snapshot.EventTime(failures[len(failures)-1])))
 	switch {
 	case eventsSkipped:
+	case succeeded:
+		st.cause = ensuredNoStatusCause
+		st.severity = finding.Warning
 	case len(failures) > 0:
 		latest := failures[len(failures)-1]
 		st.cause, st.parsed = classify(latest.Message)
 		st.severity = finding.Critical
 		st.evidence = append(st.evidence, parsedEvidence(st.parsed)...)
-		if others := otherCauses(failures[:len(failures)-1], st.cause.ID); len(others) > 0 {
+		if others := otherCauses(failures[:len(failures)-1], st.cause.ID, seen); len(others) > 0 {
 			st.evidence = append(st.evidence, "earlier failures on this Service: "+strings.Join(others, "; "))
 		}
 		if st.cause.Transient && known && age > lbTransientLasting {
@@ -179,11 +191,7 @@ func diagnoseLB(svc *corev1.Service, evs []*corev1.Event, now time.Time, eventsS
 		st.severity = ageSeverity(age, known)
 		st.evidence = append(st.evidence, "no events on the Service at all (events were collected): no service controller has tried to create its load balancer")
 	default:
-		last := normals[len(normals)-1]
 		switch {
-		case last.Reason == "EnsuredLoadBalancer":
-			st.cause = ensuredNoStatusCause
-			st.severity = finding.Warning
 		case known && age < lbShortPending:
 			st.cause = inProgressCause
 			st.severity = finding.Info
@@ -415,28 +423,35 @@ func parsedEvidence(e azureError) []string {
 }
 
 // otherCauses names the causes of earlier failures that differ from the
-// latest one, with how many events each had.
-func otherCauses(failures []*corev1.Event, latest string) []string {
+// latest one, with how many events each had. seen caches the cause of a
+// message.
+func otherCauses(failures []*corev1.Event, latest string, seen map[string]string) []string {
+	if len(failures) > lbMaxEarlier {
+		failures = failures[len(failures)-lbMaxEarlier:]
+	}
 	counts := map[string]int{}
 	var order []string
 	for _, ev := range failures {
-		c, _ := classify(ev.Message)
-		if c.ID == latest {
+		id, ok := seen[ev.Message]
+		if !ok {
+			id = causeOf(ev.Message).ID
+			seen[ev.Message] = id
+		}
+		if id == latest {
 			continue
 		}
-		if counts[c.ID] == 0 {
-			order = append(order, c.ID)
+		if counts[id] == 0 {
+			order = append(order, id)
 		}
 		n := int(ev.Count)
 		if n < 1 {
 			n = 1
 		}
-		counts[c.ID] += n
+		counts[id] += n
 	}
-	byID := lbCausesByID()
 	var out []string
 	for _, id := range order {
-		out = append(out, fmt.Sprintf("%s (%d events)", byID[id].Title, counts[id]))
+		out = append(out, fmt.Sprintf("%s (%d events)", lbCausesByID[id].Title, counts[id]))
 	}
 	return out
 }
@@ -525,7 +540,6 @@ func kebab(s string) string {
 }
 
 var (
-	reSpace = regexp.MustCompile(`\s+`)
 	// reRetriableRun is the cloud provider's retry wrapper repeated when an
 	// error is wrapped several times; only the innermost one says anything.
 	reRetriableRun = regexp.MustCompile(`(?:Retriable: (?:true|false), RetryAfter: \d+s, HTTPStatusCode: -?\d+, RawError: ){2,}`)
@@ -537,7 +551,7 @@ var (
 // middle cut out (the head says what failed, the tail usually ends the
 // Azure message). The error code and resource IDs are quoted separately.
 func trimMessage(msg string, limit int) string {
-	msg = strings.TrimSpace(reSpace.ReplaceAllString(msg, " "))
+	msg = strings.Join(strings.Fields(msg), " ")
 	if len(msg) <= limit {
 		return msg
 	}

@@ -250,15 +250,15 @@ var unknownCause = lbCause{
 	},
 }
 
-// lbCausesByID returns every cause including the unknown one, by ID.
-func lbCausesByID() map[string]lbCause {
+// lbCausesByID holds every classifiable cause, including the unknown one.
+var lbCausesByID = func() map[string]lbCause {
 	m := make(map[string]lbCause, len(lbCauses)+1)
 	for _, c := range lbCauses {
 		m[c.ID] = c
 	}
 	m[unknownCause.ID] = unknownCause
 	return m
-}
+}()
 
 // azureError is what can be read out of one ensurer error message.
 type azureError struct {
@@ -279,22 +279,17 @@ type azureError struct {
 }
 
 var (
-	reCodes = []*regexp.Regexp{
-		// JSON bodies, possibly escaped inside another string: "code":"X", \"Code\": \"X\"
-		regexp.MustCompile(`(?i)\\*"code\\*"\s*:\s*\\*"([A-Za-z][A-Za-z0-9]+)`),
-		// autorest: Code="X" or Code=\"X\"
-		regexp.MustCompile(`Code=\\*"([A-Za-z][A-Za-z0-9]+)`),
-		// azcore ResponseError: ERROR CODE: X
-		regexp.MustCompile(`ERROR CODE: ([A-Za-z][A-Za-z0-9]+)`),
-		// az CLI style: (X) message
-		regexp.MustCompile(`\(Code: ([A-Za-z][A-Za-z0-9]+)\)`),
-	}
-	reStatuses = []*regexp.Regexp{
-		regexp.MustCompile(`HTTPStatusCode: (-?\d+)`),
-		regexp.MustCompile(`StatusCode=(-?\d+)`),
-		regexp.MustCompile(`Status=(\d{3})`),
-		regexp.MustCompile(`RESPONSE (\d{3})`),
-		regexp.MustCompile(`Status Code = '(\d{3})'`),
+	// reStatuses reads HTTP statuses; each runs only when its literal
+	// prefix is in the message.
+	reStatuses = []struct {
+		prefix string
+		re     *regexp.Regexp
+	}{
+		{"HTTPStatusCode: ", regexp.MustCompile(`HTTPStatusCode: (-?\d+)`)},
+		{"StatusCode=", regexp.MustCompile(`StatusCode=(-?\d+)`)},
+		{"Status=", regexp.MustCompile(`Status=(\d{3})`)},
+		{"RESPONSE ", regexp.MustCompile(`RESPONSE (\d{3})`)},
+		{"Status Code = '", regexp.MustCompile(`Status Code = '(\d{3})'`)},
 	}
 	reObjectID   = regexp.MustCompile(`with object id '([^']+)'`)
 	reAuthFailed = regexp.MustCompile(`does not have authorization to perform action '([^']+)' over scope '([^']+)'`)
@@ -312,28 +307,22 @@ var (
 // of an ensurer error message. It never fails: what it cannot read stays
 // empty.
 func parseAzureError(msg string) azureError {
+	e := parseCodes(msg, strings.ToLower(msg))
+	parseDetails(msg, &e)
+	return e
+}
+
+// parseCodes reads only the Azure error codes and HTTP statuses: all that
+// matching a cause needs. lower is msg in lower case.
+func parseCodes(msg, lower string) azureError {
 	var e azureError
-	type found struct {
-		at   int
-		code string
-	}
-	var codes []found
-	for _, re := range reCodes {
-		for _, m := range re.FindAllStringSubmatchIndex(msg, -1) {
-			codes = append(codes, found{m[2], msg[m[2]:m[3]]})
-		}
-	}
-	sort.SliceStable(codes, func(i, j int) bool { return codes[i].at < codes[j].at })
-	seenCode := map[string]bool{}
-	for _, c := range codes {
-		if !seenCode[strings.ToLower(c.code)] {
-			seenCode[strings.ToLower(c.code)] = true
-			e.Codes = append(e.Codes, c.code)
-		}
-	}
+	e.Codes = errorCodes(msg, lower)
 	seenStatus := map[int]bool{}
-	for _, re := range reStatuses {
-		for _, m := range re.FindAllStringSubmatch(msg, -1) {
+	for _, st := range reStatuses {
+		if !strings.Contains(msg, st.prefix) {
+			continue
+		}
+		for _, m := range st.re.FindAllStringSubmatch(msg, -1) {
 			n, err := strconv.Atoi(m[1])
 			if err != nil || n <= 0 || seenStatus[n] {
 				continue
@@ -343,6 +332,11 @@ func parseAzureError(msg string) azureError {
 		}
 	}
 	sort.Ints(e.Statuses)
+	return e
+}
+
+// parseDetails reads what the explanation and the fix commands need.
+func parseDetails(msg string, e *azureError) {
 	if m := reObjectID.FindStringSubmatch(msg); m != nil {
 		e.ObjectID = m[1]
 	}
@@ -380,11 +374,87 @@ func parseAzureError(msg string) azureError {
 	if m := reRGNotFound.FindStringSubmatch(msg); m != nil && e.ResourceGroup == "" {
 		e.ResourceGroup = m[1]
 	}
-	return e
 }
 
-// matches reports whether the matcher recognises the message.
-func (m lbMatcher) matches(msg string, e azureError) bool {
+// lowerTexts holds the lower-case form of every matcher's Text.
+var lowerTexts = func() map[string]string {
+	m := map[string]string{}
+	for _, c := range lbCauses {
+		for _, x := range c.Match {
+			m[x.Text] = strings.ToLower(x.Text)
+		}
+	}
+	return m
+}()
+
+// errorCodes returns the distinct Azure error codes in a message, in order
+// of appearance. It reads the shapes the Azure clients print:
+//
+//	{"error":{"code":"AuthorizationFailed",...}}  (raw body, also \"code\": \"X\" when escaped)
+//	Code="LinkedAuthorizationFailed" Message="..."  (autorest)
+//	ERROR CODE: AuthorizationFailed                 (azcore ResponseError)
+//	(Code: PublicIPAndLBSkuDoNotMatch)              (az CLI)
+//
+// that is, the word "code" not preceded by a letter, then optional
+// backslashes and quote, ':' or '=', optional backslashes and quote, and an
+// identifier starting with a letter. It scans once, without backtracking.
+func errorCodes(msg, lower string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for off := 0; ; {
+		i := strings.Index(lower[off:], "code")
+		if i < 0 {
+			return out
+		}
+		i += off
+		off = i + 4
+		if i > 0 && isLetter(lower[i-1]) {
+			continue
+		}
+		j := skipQuote(msg, i+4)
+		for j < len(msg) && msg[j] == ' ' {
+			j++
+		}
+		if j >= len(msg) || (msg[j] != ':' && msg[j] != '=') {
+			continue
+		}
+		j++
+		for j < len(msg) && msg[j] == ' ' {
+			j++
+		}
+		j = skipQuote(msg, j)
+		k := j
+		for k < len(msg) && (isLetter(msg[k]) || (k > j && msg[k] >= '0' && msg[k] <= '9')) {
+			k++
+		}
+		if k-j < 2 {
+			continue
+		}
+		c := msg[j:k]
+		if !seen[strings.ToLower(c)] {
+			seen[strings.ToLower(c)] = true
+			out = append(out, c)
+		}
+		off = k
+	}
+}
+
+// skipQuote skips backslashes and one double quote at j.
+func skipQuote(s string, j int) int {
+	for j < len(s) && s[j] == '\\' {
+		j++
+	}
+	if j < len(s) && s[j] == '"' {
+		j++
+	}
+	return j
+}
+
+func isLetter(b byte) bool { return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') }
+
+// matches reports whether the matcher recognises the message; lower is
+// the message in lower case.
+func (m lbMatcher) matches(lower string, e azureError) bool {
 	if m.Code == "" && m.CodeSuffix == "" && m.Text == "" && m.Status == 0 {
 		return false
 	}
@@ -394,7 +464,7 @@ func (m lbMatcher) matches(msg string, e azureError) bool {
 	if m.CodeSuffix != "" && !hasCodeSuffix(e.Codes, m.CodeSuffix) {
 		return false
 	}
-	if m.Text != "" && !strings.Contains(strings.ToLower(msg), strings.ToLower(m.Text)) {
+	if m.Text != "" && !strings.Contains(lower, lowerTexts[m.Text]) {
 		return false
 	}
 	if m.Status != 0 && !hasStatus(e.Statuses, m.Status) {
@@ -437,13 +507,26 @@ func hasStatus(statuses []int, want int) bool {
 // classify returns the first cause of the table that recognises the
 // message, or unknownCause, with what was parsed from the message.
 func classify(msg string) (lbCause, azureError) {
-	e := parseAzureError(msg)
+	lower := strings.ToLower(msg)
+	e := parseCodes(msg, lower)
+	parseDetails(msg, &e)
+	return match(lower, e), e
+}
+
+// causeOf is classify without the details: the cause only.
+func causeOf(msg string) lbCause {
+	lower := strings.ToLower(msg)
+	return match(lower, parseCodes(msg, lower))
+}
+
+// match returns the first cause recognising the message (lower case).
+func match(lower string, e azureError) lbCause {
 	for _, c := range lbCauses {
 		for _, m := range c.Match {
-			if m.matches(msg, e) {
-				return c, e
+			if m.matches(lower, e) {
+				return c
 			}
 		}
 	}
-	return unknownCause, e
+	return unknownCause
 }

@@ -1,6 +1,7 @@
 package services
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,8 +9,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netdoctor/netdoctor/internal/finding"
+	"github.com/netdoctor/netdoctor/internal/snapshot"
 	"github.com/netdoctor/netdoctor/internal/snapshot/snapshottest"
 )
 
@@ -72,6 +75,7 @@ func TestLoadBalancers(t *testing.T) {
 		{"load-balancer-class", finding.Failed, finding.Warning, "load balancer class", []string{"spec.loadBalancerClass=example.com/internal-vip"}},
 		{"events-skipped", finding.Failed, finding.Critical, "cause could not be read", []string{"forbidden by RBAC"}},
 		{"healthy", finding.Passed, "", "", nil},
+		{"ensured-no-address", finding.Failed, finding.Warning, "reported success but no address", []string{"EnsuredLoadBalancer once, 24m before the snapshot"}},
 		{"stalled", finding.Failed, finding.Warning, "neither finished nor failed", []string{"EnsuringLoadBalancer once, 20m before the snapshot"}},
 		{"auth-then-throttled", finding.Failed, finding.Critical, "throttling", []string{
 			"earlier failures on this Service: the cluster identity lacks permission on a network resource (10 events)",
@@ -409,4 +413,78 @@ func TestHumanDuration(t *testing.T) {
 			t.Errorf("humanDuration(%v) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+// BenchmarkLoadBalancers runs the analyzer on a cluster the size of the
+// speed target (20,000 Services, 50,000 events) where 2,000 Services are of
+// type LoadBalancer and 1,000 of them are failing with real Azure messages,
+// all 50,000 events being their failures: the same few messages repeated,
+// or every message distinct (the worst case).
+func BenchmarkLoadBalancers(b *testing.B) {
+	for _, distinct := range []bool{false, true} {
+		name := "repeated-messages"
+		if distinct {
+			name = "distinct-messages"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := bigLBSnapshot(b, distinct)
+			s.Index()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				r := LoadBalancers(s)
+				if len(r.Findings) != 1000 {
+					b.Fatalf("got %d findings, want 1000", len(r.Findings))
+				}
+			}
+		})
+	}
+}
+
+func bigLBSnapshot(b *testing.B, distinct bool) *snapshot.Snapshot {
+	b.Helper()
+	var msgs []string
+	files, _ := filepath.Glob(filepath.Join("testdata", "lb", "*.yaml"))
+	for _, f := range files {
+		s, err := snapshottest.Load(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, ev := range s.Events {
+			if ev.Type == corev1.EventTypeWarning {
+				msgs = append(msgs, ev.Message)
+			}
+		}
+	}
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	s := &snapshot.Snapshot{Manifest: snapshot.Manifest{Schema: snapshot.BundleSchema, CollectedAt: now}}
+	created := metav1.NewTime(now.Add(-time.Hour))
+	for i := 0; i < 20000; i++ {
+		svc := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: fmt.Sprintf("ns-%d", i%500), Name: fmt.Sprintf("svc-%d", i), CreationTimestamp: created}}
+		svc.Spec.Type = corev1.ServiceTypeClusterIP
+		if i%10 == 0 {
+			svc.Spec.Type = corev1.ServiceTypeLoadBalancer
+			if i%20 == 0 {
+				svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "20.0.0.1"}}
+			}
+		}
+		s.Services = append(s.Services, svc)
+	}
+	for i := 0; len(s.Events) < 50000; i++ {
+		svc := &s.Services[(i*10+10)%20000]
+		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || len(svc.Status.LoadBalancer.Ingress) > 0 {
+			svc = &s.Services[(i%1000)*20+10]
+		}
+		ev := corev1.Event{
+			ObjectMeta:     metav1.ObjectMeta{Namespace: svc.Namespace, Name: fmt.Sprintf("ev-%d", i)},
+			InvolvedObject: corev1.ObjectReference{Kind: "Service", Namespace: svc.Namespace, Name: svc.Name},
+			Type:           corev1.EventTypeWarning, Reason: "SyncLoadBalancerFailed",
+			Message: msgs[i%len(msgs)],
+			Count:   3, FirstTimestamp: created, LastTimestamp: metav1.NewTime(now.Add(-time.Duration(i%3600) * time.Second)),
+		}
+		if distinct {
+			ev.Message = fmt.Sprintf("%s (%s/%s #%d)", ev.Message, svc.Namespace, svc.Name, i)
+		}
+		s.Events = append(s.Events, ev)
+	}
+	return s
 }
