@@ -13,6 +13,10 @@ type Result struct {
 	Where string `json:"where,omitempty"`
 	// Node is the node the probe ran on, when known.
 	Node string `json:"node,omitempty"`
+	// View is "pod" (the pod network) or "node" (the node's network).
+	View string `json:"view,omitempty"`
+	// Pod is namespace/name of the pod the probe ran beside, if any.
+	Pod string `json:"pod,omitempty"`
 	// ResolvConf is the resolv.conf the probe read, if any.
 	ResolvConf *ResolvConf `json:"resolvConf,omitempty"`
 	// Hops are the results per hop, in the order probed.
