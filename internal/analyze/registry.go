@@ -4,6 +4,7 @@ import (
 	"github.com/netdoctor/netdoctor/internal/analyze/azure"
 	"github.com/netdoctor/netdoctor/internal/analyze/dns"
 	"github.com/netdoctor/netdoctor/internal/analyze/egress"
+	"github.com/netdoctor/netdoctor/internal/analyze/kubeproxy"
 	"github.com/netdoctor/netdoctor/internal/analyze/services"
 )
 
@@ -14,7 +15,12 @@ func All() []Analyzer {
 		Func{N: "services", F: services.Backends},
 		Func{N: "loadbalancers", F: services.LoadBalancers},
 		Func{N: "kube-dns", F: dns.KubeDNS},
+		Func{N: "dns-corefiles", F: dns.Corefiles},
+		Func{N: "dns-network-policies", F: dns.Policies},
+		Func{N: "dns-pod-settings", F: dns.PodDNS},
+		Func{N: "dns-probes", F: dns.Probes},
 		Func{N: "azure-outbound", F: azure.Outbound},
 		Func{N: "egress-probes", F: egress.Probes},
+		kubeproxy.Analyzer{},
 	}
 }

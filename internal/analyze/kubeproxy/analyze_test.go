@@ -1,0 +1,115 @@
+package kubeproxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/netdoctor/netdoctor/internal/finding"
+	"github.com/netdoctor/netdoctor/internal/snapshot"
+	"github.com/netdoctor/netdoctor/internal/snapshot/snapshottest"
+)
+
+// loadScenario reads testdata/golden/NAME.yaml and the node artifacts in
+// testdata/golden/NAME.nodes/<node>/<file>.
+func loadScenario(t *testing.T, yamlFile string) *snapshot.Snapshot {
+	t.Helper()
+	s, err := snapshottest.Load(yamlFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := strings.TrimSuffix(yamlFile, ".yaml") + ".nodes"
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, path)
+		data, rerr := os.ReadFile(path)
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		s.SetFile("nodes/"+filepath.ToSlash(rel), data)
+		return nil
+	})
+	return s
+}
+
+func TestGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/golden/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no scenarios")
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			r := Analyze(loadScenario(t, file))
+			got, err := json.MarshalIndent(struct {
+				Findings []finding.Finding `json:"findings"`
+				Checks   []finding.Check   `json:"checks"`
+			}{r.Findings, r.Checks}, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, '\n')
+			gf := strings.TrimSuffix(file, ".yaml") + ".golden.json"
+			if update := flag.Lookup("update"); update != nil && update.Value.String() == "true" {
+				if err := os.WriteFile(gf, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(gf)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("output differs from %s:\ngot:\n%s\nwant:\n%s", gf, got, want)
+			}
+		})
+	}
+}
+
+// TestCodes pins the codes each scenario must report, independent of the
+// golden files' wording.
+func TestCodes(t *testing.T) {
+	for _, tc := range []struct {
+		scenario string
+		want     []string // code subject
+		checks   map[string]finding.Status
+	}{
+		{"overall", []string{"KPX001 Service/ns6/svc6", "KPX002 Service/ns2/svc2", "KPX004 Service/ns5/svc5"},
+			map[string]finding.Status{CheckMode: finding.Passed, CheckNoEndpoints: finding.Failed, CheckLocalPolicy: finding.Failed, CheckSync: finding.Passed, CheckSourceRanges: finding.Failed}},
+		{"stale", []string{"KPX001 Service/ns6/svc6", "KPX002 Service/ns2/svc2", "KPX003 Service/ns1/svc1", "KPX003 Service/ns3/svc3", "KPX003 Service/ns6/svc6", "KPX004 Service/ns5/svc5"},
+			map[string]finding.Status{CheckSync: finding.Failed}},
+		{"ipvs", nil, map[string]finding.Status{CheckMode: finding.Skipped, CheckNoEndpoints: finding.Skipped}},
+		{"no-dumps", nil, map[string]finding.Status{CheckMode: finding.Skipped, CheckSync: finding.Skipped}},
+		{"bad-dump", nil, map[string]finding.Status{CheckMode: finding.Error, CheckNoEndpoints: finding.Skipped}},
+	} {
+		t.Run(tc.scenario, func(t *testing.T) {
+			r := Analyze(loadScenario(t, "testdata/golden/"+tc.scenario+".yaml"))
+			var got []string
+			for _, f := range r.Findings {
+				got = append(got, f.Code+" "+f.Subjects[0].String())
+			}
+			sort.Strings(got)
+			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+				t.Errorf("findings: got %q, want %q", got, tc.want)
+			}
+			status := map[string]finding.Status{}
+			for _, c := range r.Checks {
+				status[c.Name] = c.Status
+			}
+			for name, want := range tc.checks {
+				if status[name] != want {
+					t.Errorf("check %s: got %q, want %q (checks %+v)", name, status[name], want, r.Checks)
+				}
+			}
+		})
+	}
+}
