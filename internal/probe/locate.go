@@ -53,8 +53,8 @@ const (
 	PlacePod Place = "pod"
 )
 
-// outside reports whether the place stands outside the cluster.
-func (p Place) outside() bool { return p == PlaceOutside || p == PlaceHere }
+// IsOutside reports whether the place stands outside the cluster.
+func (p Place) IsOutside() bool { return p == PlaceOutside || p == PlaceHere }
 
 // Leg is the same probes run from one place.
 type Leg struct {
@@ -191,7 +191,7 @@ func Conclude(legs []Leg) Conclusion {
 		}
 		r := legRes{l, st}
 		ran = append(ran, r)
-		if l.Place.outside() {
+		if l.Place.IsOutside() {
 			outside = append(outside, r)
 		} else {
 			cluster = append(cluster, r)
