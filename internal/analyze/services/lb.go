@@ -225,8 +225,8 @@ var (
 		Explanation: "The cloud provider writes why it could not create the load balancer as events on the Service, and netdoctor could not read events. " +
 			"Without them the cause cannot be named.",
 		Fix: []string{
-			"Read the events yourself: kubectl describe service -n {namespace} {name}",
-			"Or let netdoctor read them: grant list on events (see deploy/) and run it again.",
+			`kubectl describe service -n {namespace} {name}   # the events, read directly`,
+			`# or let netdoctor read them: grant list on events (see deploy/) and run it again`,
 		},
 	}
 	otherClassCause = lbCause{
@@ -235,8 +235,8 @@ var (
 		Explanation: "The Service sets spec.loadBalancerClass, so the cloud provider's service controller leaves it alone: only the controller implementing that class (for example a MetalLB, kube-vip or cloud load balancer controller installed in the cluster) assigns its address. " +
 			"Either that controller is not installed or not running, or it failed without writing an event.",
 		Fix: []string{
-			"Find the controller for the class and read its logs: kubectl get pods -A | grep -i -e metallb -e kube-vip -e load-balancer",
-			"Or remove spec.loadBalancerClass (it is immutable: recreate the Service) to let the cloud provider handle it.",
+			`kubectl get pods -A | grep -i -e metallb -e kube-vip -e load-balancer   # the controller for the class: read its logs`,
+			`# or recreate the Service without spec.loadBalancerClass (immutable) to let the cloud provider handle it`,
 		},
 	}
 	noControllerCause = lbCause{
@@ -245,9 +245,10 @@ var (
 		Explanation: "The service controller (in cloud-controller-manager, or in kube-controller-manager with --cloud-provider) writes EnsuringLoadBalancer on every attempt and retries a failure within minutes, so a Service with no events at all was never tried. " +
 			"Either no cloud provider is configured (bare metal, kind and other local clusters have none unless a load balancer controller such as MetalLB is installed), or the controller is down or not leading.",
 		Fix: []string{
-			"Check the controller: kubectl -n kube-system get pods -l component=cloud-controller-manager; kubectl -n kube-system get leases cloud-controller-manager kube-controller-manager",
-			"On AKS the controller runs in the managed control plane: check the cluster is healthy (az aks show -g <CLUSTER-RG> -n <CLUSTER> --query \"{state:provisioningState, power:powerState.code}\") and open a support request if it is.",
-			"Without a cloud provider, install a load balancer controller (e.g. MetalLB) or use a NodePort Service.",
+			`kubectl -n kube-system get pods -l component=cloud-controller-manager`,
+			`kubectl -n kube-system get leases cloud-controller-manager kube-controller-manager   # is a controller leading?`,
+			`az aks show -g <CLUSTER-RG> -n <CLUSTER> --query "{state:provisioningState, power:powerState.code}"   # AKS runs the controller in its control plane: if healthy, open a support request`,
+			`# without a cloud provider, install a load balancer controller (e.g. MetalLB) or use a NodePort Service`,
 		},
 	}
 	inProgressCause = lbCause{
@@ -255,7 +256,7 @@ var (
 		Title: "the load balancer is being created",
 		Explanation: "The service controller started creating the load balancer ({age} ago) and has not reported a failure: creating a frontend and a public IP usually takes under a minute or two. " +
 			"Nothing to do yet.",
-		Fix: []string{"Watch it: kubectl get service -n {namespace} {name} -w"},
+		Fix: []string{`kubectl get service -n {namespace} {name} -w`},
 	}
 	stalledCause = lbCause{
 		ID:    "stalled",
@@ -263,16 +264,16 @@ var (
 		Explanation: "The service controller started creating the load balancer and has reported neither success nor failure for {age}. " +
 			"It may be waiting on a long Azure operation, or the controller restarted or lost leadership in the middle. Failure events expire after an hour (kube-apiserver --event-ttl), but a failing Service gets a new one on every retry, at least every 5 minutes.",
 		Fix: []string{
-			"Read the events again in a few minutes: kubectl describe service -n {namespace} {name}",
+			`kubectl describe service -n {namespace} {name}   # read the events again in a few minutes`,
 			activityLogFix,
 		},
 	}
 	ensuredNoStatusCause = lbCause{
 		ID:          "ensured-no-status",
 		Title:       "the ensurer reported success but no address was published",
-		Explanation: "The last event is EnsuredLoadBalancer, yet status.loadBalancer.ingress is empty: the cloud provider returned no address, or writing the Service status failed (that failure is reported as 'failed to update load balancer status' on the next attempt).",
+		Explanation: "EnsuredLoadBalancer came after the latest failure, yet status.loadBalancer.ingress is empty: the cloud provider returned no address, or writing the Service status failed (that failure is reported as 'failed to update load balancer status' on the next attempt).",
 		Fix: []string{
-			"Read the events again in a few minutes: kubectl describe service -n {namespace} {name}",
+			`kubectl describe service -n {namespace} {name}   # read the events again in a few minutes`,
 			activityLogFix,
 		},
 	}

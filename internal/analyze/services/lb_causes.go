@@ -44,9 +44,11 @@ type lbMatcher struct {
 }
 
 // activityLogFix is the command that shows what Azure did to the load
-// balancer; every cause points to it.
-const activityLogFix = `Read the Activity log of the node resource group (NODE_RG=$(az aks show -g <CLUSTER-RG> -n <CLUSTER> --query nodeResourceGroup -o tsv)): ` +
-	`az monitor activity-log list -g $NODE_RG --offset 2h --query "[?contains(resourceId, 'loadBalancers') || contains(resourceId, 'publicIPAddresses')].{time:eventTimestamp, op:operationName.value, status:status.value, caller:caller}" -o table`
+// balancer and public IPs in the node resource group. Remediation lines
+// are commands, with what they are for after "#".
+const activityLogFix = `az monitor activity-log list -g $(az aks show -g <CLUSTER-RG> -n <CLUSTER> --query nodeResourceGroup -o tsv) --offset 2h ` +
+	`--query "[?contains(resourceId, 'loadBalancers') || contains(resourceId, 'publicIPAddresses')].{time:eventTimestamp, op:operationName.value, status:status.value, caller:caller}" -o table` +
+	`   # what Azure did to the load balancer and public IPs`
 
 // lbCauses is the classification table, most specific first: the first
 // cause with a matching matcher wins.
@@ -63,10 +65,10 @@ var lbCauses = []lbCause{
 			"the service principal's secret has expired (AADSTS7000222), was changed (AADSTS7000215: invalid client secret), or the principal was deleted. " +
 			"Not only load balancers are affected: routes, disks and node operations fail the same way.",
 		Fix: []string{
-			"Find the service principal the cluster uses: az aks show -g <CLUSTER-RG> -n <CLUSTER> --query servicePrincipalProfile.clientId -o tsv",
-			"See when its secrets expire: az ad app credential list --id <CLIENT-ID> -o table",
-			"Reset it: az aks update-credentials -g <CLUSTER-RG> -n <CLUSTER> --reset-service-principal --service-principal <CLIENT-ID> --client-secret <NEW-SECRET>",
-			"Or stop depending on secrets: az aks update -g <CLUSTER-RG> -n <CLUSTER> --enable-managed-identity",
+			`az aks show -g <CLUSTER-RG> -n <CLUSTER> --query servicePrincipalProfile.clientId -o tsv   # the service principal the cluster uses`,
+			`az ad app credential list --id <CLIENT-ID> -o table   # when its secrets expire`,
+			`az aks update-credentials -g <CLUSTER-RG> -n <CLUSTER> --reset-service-principal --service-principal <CLIENT-ID> --client-secret <NEW-SECRET>`,
+			`az aks update -g <CLUSTER-RG> -n <CLUSTER> --enable-managed-identity   # or stop depending on secrets`,
 		},
 	},
 	{
@@ -84,9 +86,9 @@ var lbCauses = []lbCause{
 			"LinkedAuthorizationFailed means the write itself was allowed (on the load balancer or the scale set) but joining the linked resource was not: " +
 			"Microsoft.Network/virtualNetworks/subnets/join/action on the subnet, or Microsoft.Network/publicIPAddresses/join/action on a public IP.",
 		Fix: []string{
-			`Grant the missing permission: az role assignment create --assignee {objectID} --role "Network Contributor" --scope {scope}`,
-			"Check that {objectID} is the cluster identity: az aks show -g <CLUSTER-RG> -n <CLUSTER> --query \"identity.principalId\" -o tsv (managed identity) or --query servicePrincipalProfile.clientId (service principal)",
-			"Role assignments take a few minutes to apply; the service controller retries on its own (back-off up to 5 minutes): kubectl get service -n {namespace} {name} -w",
+			`az role assignment create --assignee {objectID} --role "Network Contributor" --scope {scope}   # grant the missing permission`,
+			`az aks show -g <CLUSTER-RG> -n <CLUSTER> --query "[identity.principalId, servicePrincipalProfile.clientId]" -o tsv   # check {objectID} is the cluster identity`,
+			`kubectl get service -n {namespace} {name} -w   # role assignments take a few minutes; the service controller retries on its own (back-off up to 5 minutes)`,
 		},
 	},
 	{
@@ -105,9 +107,9 @@ var lbCauses = []lbCause{
 			"The subnet ({subnet}) must exist in the cluster's virtual network ({vnet}); a requested private IP ({ip}, from spec.loadBalancerIP or service.beta.kubernetes.io/azure-load-balancer-ipv4) must lie inside that subnet's prefix, must not be one of the 5 addresses Azure reserves in every subnet, " +
 			"and must not already be allocated to a NIC, a pod (Azure CNI) or another frontend.",
 		Fix: []string{
-			`List the subnets of the cluster's virtual network: az network vnet subnet list -g <VNET-RG> --vnet-name {vnet} --query "[].{name:name, prefix:addressPrefix}" -o table`,
-			"Point the Service at an existing subnet: kubectl annotate service -n {namespace} {name} service.beta.kubernetes.io/azure-load-balancer-internal-subnet=<SUBNET> --overwrite",
-			"Check that the requested IP is free: az network vnet check-ip-address -g <VNET-RG> -n {vnet} --ip-address {ip}",
+			`az network vnet subnet list -g <VNET-RG> --vnet-name {vnet} --query "[].{name:name, prefix:addressPrefix}" -o table   # the subnets of the cluster's virtual network`,
+			`kubectl annotate service -n {namespace} {name} service.beta.kubernetes.io/azure-load-balancer-internal-subnet=<SUBNET> --overwrite   # an existing subnet of that network`,
+			`az network vnet check-ip-address -g <VNET-RG> -n {vnet} --ip-address {ip}   # is the requested private IP free?`,
 		},
 	},
 	{
@@ -127,10 +129,10 @@ var lbCauses = []lbCause{
 			"a static IP created in the cluster's own resource group, or anywhere else, is 'not found'. " +
 			"The IP must also be a static public IP of the load balancer's SKU (Standard for AKS) in the cluster's region, and, outside the node resource group, the cluster identity needs Network Contributor on its resource group.",
 		Fix: []string{
-			`Find where the IP lives: az network public-ip list --query "[?ipAddress=='{ip}'].{name:name, rg:resourceGroup, sku:sku.name, location:location}" -o table`,
-			"Tell the cloud provider where it is: kubectl annotate service -n {namespace} {name} service.beta.kubernetes.io/azure-load-balancer-resource-group=<RG-OF-THE-IP> --overwrite",
-			`And let the cluster identity use it: az role assignment create --assignee <CLUSTER-IDENTITY> --role "Network Contributor" --scope /subscriptions/<SUB>/resourceGroups/<RG-OF-THE-IP>`,
-			"Or drop spec.loadBalancerIP and the IP annotations to get an address assigned.",
+			`az network public-ip list --query "[?ipAddress=='{ip}'].{name:name, rg:resourceGroup, sku:sku.name, location:location}" -o table   # where the IP lives`,
+			`kubectl annotate service -n {namespace} {name} service.beta.kubernetes.io/azure-load-balancer-resource-group=<RG-OF-THE-IP> --overwrite   # tell the cloud provider where to look`,
+			`az role assignment create --assignee <CLUSTER-IDENTITY> --role "Network Contributor" --scope /subscriptions/<SUB>/resourceGroups/<RG-OF-THE-IP>   # let the cluster identity use it`,
+			`# or remove spec.loadBalancerIP and the IP annotations to get an address assigned`,
 		},
 	},
 	{
@@ -144,9 +146,9 @@ var lbCauses = []lbCause{
 		Explanation: "A Standard load balancer (the AKS default) can only use Standard SKU public IPs, and a Basic one only Basic IPs. " +
 			"The public IP the Service asks for ({requested}) has the other SKU, so the frontend cannot be created.",
 		Fix: []string{
-			"Check the SKU: az network public-ip show --ids <PUBLIC-IP-ID> --query \"{sku:sku.name, allocation:publicIPAllocationMethod}\"",
-			"Create a Standard static IP and use it: az network public-ip create -g <RG> -n <NAME> --sku Standard --allocation-method Static",
-			"Basic public IPs cannot be upgraded in place while attached; move the Service to the new IP (spec.loadBalancerIP or service.beta.kubernetes.io/azure-pip-name).",
+			`az network public-ip show --ids <PUBLIC-IP-ID> --query "{sku:sku.name, allocation:publicIPAllocationMethod}"   # the IP's SKU`,
+			`az network public-ip create -g <RG> -n <NAME> --sku Standard --allocation-method Static   # a Standard static IP to use instead`,
+			`# point the Service at it (spec.loadBalancerIP or service.beta.kubernetes.io/azure-pip-name); an attached Basic IP cannot be upgraded in place`,
 		},
 	},
 	{
@@ -160,9 +162,9 @@ var lbCauses = []lbCause{
 		Explanation: "Azure refused to create one more resource: the subscription's public IP addresses in this region (PublicIPCountLimitReached), or a per-load-balancer limit such as frontend IP configurations, rules or probes. " +
 			"Every LoadBalancer Service adds a frontend IP configuration (and a public IP for a public load balancer) and one rule and probe per port.",
 		Fix: []string{
-			"See usage against limits: az network list-usages --location <REGION> -o table",
-			"Free some: delete unused public IPs and LoadBalancer Services, or share one IP between Services with different ports (same spec.loadBalancerIP or service.beta.kubernetes.io/azure-pip-name)",
-			"Or raise the quota: Azure portal > Subscriptions > Usage + quotas > Networking.",
+			`az network list-usages --location <REGION> -o table   # usage against limits`,
+			`# free some: delete unused public IPs and LoadBalancer Services, or share one IP between Services on different ports`,
+			`# or raise the limit: Azure portal > Subscriptions > Usage + quotas > Networking`,
 		},
 	},
 	{
@@ -179,9 +181,9 @@ var lbCauses = []lbCause{
 			"Typical reasons: two Services sharing one IP on the same port, the high-availability-ports annotation (service.beta.kubernetes.io/azure-load-balancer-enable-high-availability-ports) on a Service with several ports, " +
 			"or rules added by hand to the cluster's load balancer, which the cloud provider owns.",
 		Fix: []string{
-			"List the rules of the cluster's load balancer: az network lb rule list -g <NODE-RG> --lb-name kubernetes -o table (kubernetes-internal for internal Services)",
-			"Find the other Service using the same IP and port: kubectl get services -A -o wide | grep LoadBalancer",
-			"Remove rules not created by the cloud provider, or move one of the Services to another IP or port.",
+			`az network lb rule list -g <NODE-RG> --lb-name kubernetes -o table   # kubernetes-internal for internal Services`,
+			`kubectl get services -A -o wide | grep LoadBalancer   # the other Service on the same IP and port`,
+			`# remove rules not created by the cloud provider, or move one of the Services to another IP or port`,
 		},
 	},
 	{
@@ -198,9 +200,9 @@ var lbCauses = []lbCause{
 			"This is transient: the service controller retries with back-off and the IP arrives once the throttling window passes. " +
 			"If it lasts, something else is spending the subscription's request budget (many clusters or tools in one subscription, a large cluster reconciling many Services).",
 		Fix: []string{
-			"Wait, then watch: kubectl get service -n {namespace} {name} -w",
+			`kubectl get service -n {namespace} {name} -w   # transient: wait for the next retry`,
 			activityLogFix,
-			"If it persists, find the heavy callers in the subscription's Activity log and spread them out; see https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling",
+			`# if it lasts, find the heavy callers in the subscription's Activity log: https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling`,
 		},
 	},
 	{
@@ -218,8 +220,8 @@ var lbCauses = []lbCause{
 			"The service controller retries and it normally clears within minutes. " +
 			"It does not clear when the load balancer, a NIC or the scale set is stuck in a Failed provisioning state.",
 		Fix: []string{
-			"Wait, then watch: kubectl get service -n {namespace} {name} -w",
-			"Check the load balancer is not stuck: az network lb show -g <NODE-RG> -n kubernetes --query provisioningState -o tsv",
+			`kubectl get service -n {namespace} {name} -w   # transient: wait for the next retry`,
+			`az network lb show -g <NODE-RG> -n kubernetes --query provisioningState -o tsv   # Failed means stuck, not busy`,
 			activityLogFix,
 		},
 	},
@@ -231,8 +233,8 @@ var lbCauses = []lbCause{
 		},
 		Explanation: "The service controller found no node to put behind the load balancer: it keeps only Ready nodes without the node.kubernetes.io/exclude-from-external-load-balancers label and without the cluster autoscaler's ToBeDeletedByClusterAutoscaler taint.",
 		Fix: []string{
-			"kubectl get nodes -L node.kubernetes.io/exclude-from-external-load-balancers",
-			"Make nodes Ready, or remove the exclude label from some of them.",
+			`kubectl get nodes -L node.kubernetes.io/exclude-from-external-load-balancers`,
+			`# make nodes Ready, or remove the exclude label from some of them`,
 		},
 	},
 }
@@ -244,9 +246,9 @@ var unknownCause = lbCause{
 	Explanation: "The cloud provider's load balancer ensurer reported an error netdoctor does not recognise; the message is in the evidence. " +
 		"On Azure, a failed call to the network resource provider is usually visible in the Activity log of the load balancer or public IP in the node resource group.",
 	Fix: []string{
-		"Read the full message: kubectl describe service -n {namespace} {name}",
+		`kubectl describe service -n {namespace} {name}   # the full message`,
 		activityLogFix,
-		"Read the cloud provider's log: kubectl logs -n kube-system -l component=cloud-controller-manager --tail=200 (self-managed clusters); on AKS it is in the control plane's diagnostic logs (category cloud-controller-manager).",
+		`kubectl logs -n kube-system -l component=cloud-controller-manager --tail=200   # self-managed clusters; on AKS, the control plane's diagnostic logs (category cloud-controller-manager)`,
 	},
 }
 
