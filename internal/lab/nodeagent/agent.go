@@ -28,6 +28,9 @@ type Config struct {
 	NodeIP netip.Addr
 	// PodCIDR is the node's pod range; the agent takes .1 as the pod gateway.
 	PodCIDR netip.Prefix
+	// RegisterPodCIDR sets spec.podCIDR on the Node (kubenet); azure-cni
+	// nodes have none.
+	RegisterPodCIDR bool
 	// NetNS is the name of the node's network namespace.
 	NetNS string
 	// Kubeconfig is the path of the kubeconfig to reach the API server.

@@ -35,14 +35,17 @@ func (a *Agent) nodeObject() *corev1.Node {
 	for k, v := range a.cfg.Labels {
 		labels[k] = v
 	}
-	return &corev1.Node{
+	n := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName, Labels: labels},
 		Spec: corev1.NodeSpec{
-			PodCIDR:    a.cfg.PodCIDR.String(),
-			PodCIDRs:   []string{a.cfg.PodCIDR.String()},
 			ProviderID: "azure:///subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/mc_ndlab_ndlab_westeurope/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1-12345678-vmss/virtualMachines/" + strconv.Itoa(a.cfg.Index),
 		},
 	}
+	if a.cfg.RegisterPodCIDR {
+		n.Spec.PodCIDR = a.cfg.PodCIDR.String()
+		n.Spec.PodCIDRs = []string{a.cfg.PodCIDR.String()}
+	}
+	return n
 }
 
 func (a *Agent) nodeStatus(now metav1.Time) corev1.NodeStatus {

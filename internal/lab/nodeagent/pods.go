@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -73,6 +74,8 @@ type ctrRun struct {
 	waitingMsg   string
 	restartCount int32
 	id           string
+	// last is the previous run's termination while a restart is pending.
+	last *corev1.ContainerStateTerminated
 }
 
 type ctrKind int
@@ -485,7 +488,7 @@ func (a *Agent) containerEnv(pr *podRun, pod *corev1.Pod, c corev1.Container) []
 		"KUBERNETES_SERVICE_PORT=443",
 		"KUBERNETES_SERVICE_PORT_HTTPS=443",
 		"KUBERNETES_PORT=tcp://10.0.0.1:443",
-		"NDLAB_RUN=" + a.cfg.RunDir,
+		"NDLAB_LAB_PROCESS=" + a.cfg.RunDir,
 	}
 	if pod.Spec.HostNetwork {
 		env[1] = "HOSTNAME=" + a.cfg.NodeName
@@ -535,6 +538,10 @@ func (a *Agent) binds(pr *podRun, c corev1.Container, vols map[string]string) []
 		}
 		b = append(b, src+"="+m.MountPath)
 	}
+	// Parents before children, as the kubelet mounts them.
+	sort.SliceStable(b, func(i, j int) bool {
+		return strings.Count(b[i][strings.Index(b[i], "=")+1:], "/") < strings.Count(b[j][strings.Index(b[j], "=")+1:], "/")
+	})
 	return b
 }
 
@@ -571,9 +578,9 @@ func (a *Agent) spawn(pr *podRun, pod *corev1.Pod, cr *ctrRun) error {
 		Stdout: logf,
 		Stderr: logf,
 		SysProcAttr: &syscall.SysProcAttr{
-			Setsid:      true,
+			Setsid:       true,
 			Unshareflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS,
-			Pdeathsig:   0,
+			Pdeathsig:    0,
 		},
 	}
 	if err := cmd.Start(); err != nil {
@@ -626,6 +633,12 @@ func (a *Agent) waitContainer(pr *podRun, pod *corev1.Pod, cr *ctrRun, cmd *exec
 	stopping := pr.deleting || pr.deadlined || pr.stopped
 	restart := !stopping && (pod.Spec.RestartPolicy == corev1.RestartPolicyAlways || pod.Spec.RestartPolicy == "" ||
 		(pod.Spec.RestartPolicy == corev1.RestartPolicyOnFailure && code != 0))
+	if restart {
+		cr.last = &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: cr.reason, ContainerID: cr.id,
+			StartedAt: metav1.Time{Time: cr.startedAt}, FinishedAt: metav1.Time{Time: cr.finishedAt}}
+		cr.terminated = false
+		cr.waiting, cr.waitingMsg = "CrashLoopBackOff", fmt.Sprintf("back-off restarting failed container %s in pod %s_%s", cr.name, pr.name, pr.ns)
+	}
 	pr.mu.Unlock()
 	a.updateStatus(pr)
 	if !restart {
@@ -859,6 +872,9 @@ func (a *Agent) computeStatus(pr *podRun, pod *corev1.Pod) corev1.PodStatus {
 		if i < len(pod.Spec.Containers) {
 			cs.Image = pod.Spec.Containers[i].Image
 		}
+		if c.last != nil {
+			cs.LastTerminationState.Terminated = c.last
+		}
 		switch {
 		case c.running:
 			cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.Time{Time: c.startedAt}}
@@ -879,6 +895,9 @@ func (a *Agent) computeStatus(pr *podRun, pod *corev1.Pod) corev1.PodStatus {
 			}
 			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: reason, Message: c.waitingMsg}
 			allDone = false
+			if c.last != nil {
+				anyRunning = true // restarting: the pod stays Running
+			}
 		}
 		if !c.ready {
 			allReady = false

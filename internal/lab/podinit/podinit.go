@@ -41,6 +41,15 @@ func Exec(spec Spec) error {
 		if !ok {
 			return fmt.Errorf("podinit: bad bind %q", b)
 		}
+		// A mount point missing inside an earlier bind (a volume mounted in
+		// a volume) is created there, as the kubelet does.
+		if _, err := os.Lstat(dst); os.IsNotExist(err) {
+			if st, err := os.Stat(src); err == nil && st.IsDir() {
+				_ = os.MkdirAll(dst, 0o755)
+			} else if f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+				f.Close()
+			}
+		}
 		if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("podinit: bind %s on %s: %w", src, dst, err)
 		}
