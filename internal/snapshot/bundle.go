@@ -202,7 +202,8 @@ func stripTopDir(files map[string][]byte) map[string][]byte {
 	return out
 }
 
-// FromFiles builds a snapshot from a bundle's files, keyed by path.
+// FromFiles builds a snapshot from a bundle's files, keyed by path. It
+// removes the decoded resource files from the map to free their memory early.
 func FromFiles(files map[string][]byte) (*Snapshot, error) {
 	mb, ok := files[ManifestFile]
 	if !ok {
@@ -229,11 +230,13 @@ func FromFiles(files map[string][]byte) (*Snapshot, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := r.decode(s, p, data); err != nil {
-				mu.Lock()
+			err := r.decode(s, p, data)
+			mu.Lock()
+			if err != nil {
 				errs = append(errs, err)
-				mu.Unlock()
 			}
+			delete(files, p) // let the raw bytes go as soon as they are decoded
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
