@@ -354,11 +354,20 @@ func eventLine(ev *corev1.Event, now time.Time) string {
 	last := snapshot.EventTime(ev)
 	first := ev.FirstTimestamp.Time
 	if first.IsZero() {
-		first = last
+		first = ev.EventTime.Time
 	}
 	count := ev.Count
-	if ev.Series != nil && ev.Series.Count > count {
-		count = ev.Series.Count
+	if ev.Series != nil {
+		// events.k8s.io/v1 style: eventTime is the first occurrence.
+		if ev.Series.Count > count {
+			count = ev.Series.Count
+		}
+		if t := ev.Series.LastObservedTime.Time; t.After(last) {
+			last = t
+		}
+	}
+	if first.IsZero() || first.After(last) {
+		first = last
 	}
 	var when string
 	switch {

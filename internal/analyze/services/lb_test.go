@@ -488,3 +488,36 @@ func bigLBSnapshot(b *testing.B, distinct bool) *snapshot.Snapshot {
 	}
 	return s
 }
+
+// TestEventLine checks both event shapes: core/v1 (count, first and last
+// timestamps) and events.k8s.io/v1 seen through core/v1 (eventTime and a
+// series).
+func TestEventLine(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	at := func(ago time.Duration) metav1.Time { return metav1.NewTime(now.Add(-ago)) }
+	tests := []struct {
+		name string
+		ev   corev1.Event
+		want string
+	}{
+		{"core v1, repeated", corev1.Event{Type: "Warning", Reason: "SyncLoadBalancerFailed", Message: "m", Count: 3,
+			FirstTimestamp: at(10 * time.Minute), LastTimestamp: at(time.Minute), Source: corev1.EventSource{Component: "service-controller"}},
+			"Warning SyncLoadBalancerFailed x3, first 10m and last 1m before the snapshot (2026-11-21T11:59:00Z), from service-controller: m"},
+		{"core v1, once", corev1.Event{Type: "Normal", Reason: "EnsuringLoadBalancer", Message: "Ensuring load balancer", Count: 1,
+			FirstTimestamp: at(30 * time.Second), LastTimestamp: at(30 * time.Second), Source: corev1.EventSource{Component: "service-controller"}},
+			"Normal EnsuringLoadBalancer once, 30s before the snapshot (2026-11-21T11:59:30Z), from service-controller: Ensuring load balancer"},
+		{"events v1 series", corev1.Event{Type: "Warning", Reason: "SyncLoadBalancerFailed", Message: "m",
+			EventTime: metav1.NewMicroTime(now.Add(-20 * time.Minute)), ReportingController: "cloud-controller-manager",
+			Series: &corev1.EventSeries{Count: 5, LastObservedTime: metav1.NewMicroTime(now.Add(-2 * time.Minute))}},
+			"Warning SyncLoadBalancerFailed x5, first 20m and last 2m before the snapshot (2026-11-21T11:58:00Z), from cloud-controller-manager: m"},
+		{"no time", corev1.Event{Type: "Warning", Reason: "X", Message: "m"},
+			"Warning X at an unknown time, from unknown source: m"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := eventLine(&tt.ev, now); got != tt.want {
+				t.Errorf("eventLine() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
