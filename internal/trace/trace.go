@@ -67,6 +67,12 @@ type Step struct {
 	// Line is the rule's line in the dump.
 	Line int    `json:"line"`
 	Text string `json:"text"`
+	// Target is the rule's target ("KUBE-SVC-...", "DNAT", ...) and Comment
+	// its comment; both are in Text too.
+	Target  string `json:"-"`
+	Comment string `json:"-"`
+	// ToDestination is a DNAT rule's --to-destination.
+	ToDestination string `json:"-"`
 }
 
 func (s Step) String() string {
@@ -338,7 +344,12 @@ func round(p float64) float64 {
 }
 
 func step(cr *crule) Step {
-	return Step{Table: cr.r.Table, Chain: cr.r.Chain, Rule: cr.r.Num, Line: cr.r.Line, Text: cr.r.Text}
+	s := Step{Table: cr.r.Table, Chain: cr.r.Chain, Rule: cr.r.Num, Line: cr.r.Line, Text: cr.r.Text,
+		Target: cr.r.Target.Name, Comment: cr.r.Comment()}
+	if o, ok := cr.r.Target.Opt("--to-destination"); ok {
+		s.ToDestination = o.Arg()
+	}
+	return s
 }
 
 // filter runs kube-proxy's filter chains; DROP and REJECT win over ACCEPT.
