@@ -201,6 +201,11 @@ func diagnoseLB(svc *corev1.Service, evs []*corev1.Event, now time.Time, eventsS
 		}
 	}
 	vals := placeholderValues(svc, st.parsed, age, known)
+	if len(evs) > 0 {
+		if t := snapshot.EventTime(evs[len(evs)-1]); !t.IsZero() {
+			vals["lastEvent"] = humanDuration(now.Sub(t))
+		}
+	}
 	expl := render(st.cause.Explanation, vals, false) + st.extra
 	var fix []string
 	for _, l := range st.cause.Fix {
@@ -261,7 +266,7 @@ var (
 	stalledCause = lbCause{
 		ID:    "stalled",
 		Title: "the ensurer started but has neither finished nor failed",
-		Explanation: "The service controller started creating the load balancer and has reported neither success nor failure for {age}. " +
+		Explanation: "The service controller started creating the load balancer and has reported neither success nor failure since: its latest event is {lastEvent} old, and the Service has been pending for {age}. " +
 			"It may be waiting on a long Azure operation, or the controller restarted or lost leadership in the middle. Failure events expire after an hour (kube-apiserver --event-ttl), but a failing Service gets a new one on every retry, at least every 5 minutes.",
 		Fix: []string{
 			`kubectl describe service -n {namespace} {name}   # read the events again in a few minutes`,
@@ -507,6 +512,8 @@ func placeholderValues(svc *corev1.Service, e azureError, age time.Duration, kno
 		"name":          svc.Name,
 		"requested":     requested,
 		"age":           ageText,
+		// lastEvent is filled by diagnoseLB: the time since the latest event.
+		"lastEvent": "",
 	}
 }
 
