@@ -83,6 +83,9 @@ func Verdict(r finding.Report) string {
 		checkText += fmt.Sprintf(", %d could not run", n)
 	}
 	if len(r.Findings) == 0 {
+		if checks[finding.Skipped]+checks[finding.Error] > 0 {
+			return fmt.Sprintf("NO PROBLEMS FOUND in what could be checked (%s: see below)", checkText)
+		}
 		return fmt.Sprintf("HEALTHY: no problems found (%s)", checkText)
 	}
 	top := r.Findings[0]
@@ -171,15 +174,40 @@ func Text(w io.Writer, r finding.Report, o Options) error {
 	}
 	if len(notPassed) > 0 {
 		tw.printf("\nchecks:\n")
-		for _, c := range notPassed {
-			line := fmt.Sprintf("  %-7s %s", c.Status, c.Name)
-			if c.Reason != "" {
-				line += ": " + c.Reason
+		for _, g := range groupChecks(notPassed) {
+			line := fmt.Sprintf("  %-7s %s", g.status, strings.Join(g.names, ", "))
+			if g.reason != "" {
+				line += ": " + g.reason
 			}
 			tw.printf("%s\n", line)
 		}
 	}
 	return tw.err
+}
+
+// checkGroup is checks sharing a status and a reason, shown on one line.
+type checkGroup struct {
+	status finding.Status
+	reason string
+	names  []string
+}
+
+// groupChecks joins checks with the same status and reason (such as every
+// Azure check skipped for want of Azure data), keeping first-seen order.
+func groupChecks(cs []finding.Check) []*checkGroup {
+	var out []*checkGroup
+	byKey := map[string]*checkGroup{}
+	for _, c := range cs {
+		k := string(c.Status) + "\x00" + c.Reason
+		g := byKey[k]
+		if g == nil || c.Reason == "" {
+			g = &checkGroup{status: c.Status, reason: c.Reason}
+			byKey[k] = g
+			out = append(out, g)
+		}
+		g.names = append(g.names, c.Name)
+	}
+	return out
 }
 
 // Markdown writes the report for a ticket or a pull request.
