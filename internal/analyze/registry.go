@@ -5,6 +5,7 @@ import (
 	"github.com/netdoctor/netdoctor/internal/analyze/dns"
 	"github.com/netdoctor/netdoctor/internal/analyze/egress"
 	"github.com/netdoctor/netdoctor/internal/analyze/kubeproxy"
+	"github.com/netdoctor/netdoctor/internal/analyze/node"
 	"github.com/netdoctor/netdoctor/internal/analyze/services"
 )
 
@@ -20,6 +21,9 @@ func All() []Analyzer {
 		Func{N: "dns-pod-settings", F: dns.PodDNS},
 		Func{N: "dns-probes", F: dns.Probes},
 		Func{N: "azure-outbound", F: azure.Outbound},
+		Func{N: "node-routes", F: node.Routes},
+		Func{N: "node-conntrack", F: node.Conntrack},
+		Func{N: "node-pressure", F: node.Pressure},
 		Func{N: "egress-probes", F: egress.Probes},
 		kubeproxy.Analyzer{},
 	}
