@@ -66,6 +66,12 @@ func newProbeCmd(g *globals) *cobra.Command {
 	o.podNode = lookupPodNode
 	o.outsideProber = func(name string) (*probe.Prober, error) { return probe.NewInNetns(name, os.Geteuid() == 0) }
 	o.now = time.Now
+	return probeCommand(g, o)
+}
+
+// probeCommand builds the command around o, whose injected fields must be
+// set.
+func probeCommand(g *globals, o *probeCmdOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "probe TARGET[:PORT]",
 		Short: "Probe a target from the node, a pod and outside, and say where it fails",
@@ -89,7 +95,9 @@ located, 2 on usage or runtime errors.`,
   netdoctor probe 203.0.113.10:5000 --udp --all-nodes
   netdoctor probe 203.0.113.10:443 --from shop/web-7d9c --path
   netdoctor probe 203.0.113.10:443 --outside-netns lab-outside -o json > probes/egress.json`,
-		Args: cobra.MaximumNArgs(1),
+		Args:          cobra.MaximumNArgs(1),
+		SilenceUsage:  true,
+		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				o.target = args[0]

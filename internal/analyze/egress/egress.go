@@ -262,7 +262,7 @@ func httpFailure(run probe.Run) (finding.Finding, bool) {
 	rem := []string{
 		"curl -vvv " + firstHTTPTarget(run) + "   # from a pod, to read the full response and its headers",
 	}
-	if gateway {
+	if gateway || len(okLegs) > 0 {
 		rem = append(rem, "The answer comes from a gateway, proxy or firewall: check the egress device's (Azure Firewall/NVA/proxy) logs and application rules for this destination, and allow it")
 	} else {
 		rem = append(rem, "The server itself answers: fix the request (URL, credentials, headers) or contact the server's owner")
