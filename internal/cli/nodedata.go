@@ -25,9 +25,12 @@ func (o *nodeDataOptions) addFlags(fs *pflag.FlagSet) {
 	o.agent.addFlags(fs)
 }
 
-// collect adds per-node artifacts to snap.Files (nodes/<node>/<name>) and
-// records what it could not collect in snap.Manifest.Skipped.
+// collect adds the metrics API's readings (always: they are read-only and
+// cheap) and, with --node-data, per-node artifacts to snap.Files
+// (nodes/<node>/<name>); it records what it could not collect in
+// snap.Manifest.Skipped.
 func (o *nodeDataOptions) collect(ctx context.Context, g *globals, snap *snapshot.Snapshot) error {
+	collectMetrics(ctx, g, snap)
 	if !o.enabled {
 		return nil
 	}
