@@ -79,16 +79,57 @@ var targetOptions = map[string]map[string]int{
 	"TPROXY":   {"--on-port": 1, "--on-ip": 1, "--tproxy-mark": 1},
 }
 
-// basicOptions maps the options of no module to their short name and
-// number of arguments.
-var basicOptions = map[string]struct {
-	short string
-	n     int
-}{
-	"-p": {"-p", 1}, "--protocol": {"-p", 1},
-	"-s": {"-s", 1}, "--source": {"-s", 1}, "--src": {"-s", 1},
-	"-d": {"-d", 1}, "--destination": {"-d", 1}, "--dst": {"-d", 1},
-	"-i": {"-i", 1}, "--in-interface": {"-i", 1},
-	"-o": {"-o", 1}, "--out-interface": {"-o", 1},
-	"-f": {"-f", 0}, "--fragment": {"-f", 0},
+// basicOption maps an option of no module to its short name and number of
+// arguments.
+func basicOption(name string) (short string, n int, ok bool) {
+	switch name {
+	case "-p", "--protocol":
+		return "-p", 1, true
+	case "-s", "--source", "--src":
+		return "-s", 1, true
+	case "-d", "--destination", "--dst":
+		return "-d", 1, true
+	case "-i", "--in-interface":
+		return "-i", 1, true
+	case "-o", "--out-interface":
+		return "-o", 1, true
+	case "-f", "--fragment":
+		return "-f", 0, true
+	}
+	return "", 0, false
 }
+
+// optSpec is one option of a module or target and its number of arguments;
+// the few options of a module are searched in a slice, faster than a map.
+type optSpec struct {
+	name string
+	n    int
+}
+
+type optTable []optSpec
+
+func (t optTable) lookup(name string) (int, bool) {
+	for _, o := range t {
+		if o.name == name {
+			return o.n, true
+		}
+	}
+	return 0, false
+}
+
+func tables(m map[string]map[string]int) map[string]optTable {
+	out := make(map[string]optTable, len(m))
+	for mod, opts := range m {
+		t := optTable{}
+		for name, n := range opts {
+			t = append(t, optSpec{name, n})
+		}
+		out[mod] = t
+	}
+	return out
+}
+
+var (
+	matchTables  = tables(matchOptions)
+	targetTables = tables(targetOptions)
+)

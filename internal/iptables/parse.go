@@ -57,6 +57,7 @@ type sopt struct {
 type smatch struct {
 	module string
 	known  bool
+	opts   optTable // nil for an unknown module
 }
 
 type parser struct {
@@ -64,16 +65,22 @@ type parser struct {
 	dump  *Dump
 	table *Table
 	line  int
+	// last is the chain of the previous rule: iptables-save groups rules
+	// by chain.
+	last *Chain
 
 	toks     []token
 	sopts    []sopt
 	smatches []smatch
 	args     []string
+	fields   []string
 	starts   []int
 	next     []int
 
 	// arenas, handed out in slices with no spare capacity
 	ruleArena  []Rule
+	chainArena []Chain
+	ptrArena   []*Rule
 	optArena   []Opt
 	matchArena []Match
 	strArena   []string
@@ -171,11 +178,26 @@ func (p *parser) declareChain(line string) error {
 	if p.table == nil {
 		return p.errf("chain declaration outside a table")
 	}
-	fields := strings.Fields(line[1:])
+	fields := p.fields[:0]
+	rest := line[1:]
+	for rest != "" && len(fields) < 4 {
+		rest = trimSpace(rest)
+		if rest == "" {
+			break
+		}
+		j := strings.IndexAny(rest, " \t")
+		if j < 0 {
+			j = len(rest)
+		}
+		fields = append(fields, rest[:j])
+		rest = rest[j:]
+	}
+	p.fields = fields
 	if len(fields) < 2 || len(fields) > 3 {
 		return p.errf("bad chain declaration %q (want \":NAME POLICY [packets:bytes]\")", clip(line))
 	}
-	c := &Chain{Name: fields[0], Policy: fields[1], Line: p.line}
+	c := p.newChain()
+	*c = Chain{Name: fields[0], Policy: fields[1], Line: p.line}
 	if !validName(c.Name) {
 		return p.errf("bad chain name %q", clip(c.Name))
 	}
@@ -214,13 +236,13 @@ func (p *parser) commit() error {
 	if p.table == nil {
 		return p.errf("COMMIT outside a table")
 	}
+	// Targets resolved when their rule was read are known; the rest are
+	// extension targets this package does not know, or chains declared
+	// after the rule (never in iptables-save output, but valid input).
 	t := p.table
 	for _, c := range t.Chains {
 		for _, r := range c.Rules {
-			if r.Target.Name == "" {
-				continue
-			}
-			if _, ok := targetOptions[r.Target.Name]; ok {
+			if r.Target.Name == "" || r.Target.Known {
 				continue
 			}
 			if t.byName[r.Target.Name] != nil {
@@ -230,12 +252,11 @@ func (p *parser) commit() error {
 				r.Target.Known = true
 				continue
 			}
-			r.Target.Known = false
 			p.dump.Unknown = append(p.dump.Unknown, Unknown{Line: r.Line, Table: t.Name, Chain: c.Name,
 				What: fmt.Sprintf("target %q (not a chain of table %q)", r.Target.Name, t.Name)})
 		}
 	}
-	p.table = nil
+	p.table, p.last = nil, nil
 	return nil
 }
 
@@ -325,7 +346,11 @@ func (p *parser) rule(line string) error {
 		return p.errf("rule does not start with \"-A CHAIN\"")
 	}
 	r.Chain = toks[i+1].s
-	c := p.table.byName[r.Chain]
+	c := p.last
+	if c == nil || c.Name != r.Chain {
+		c = p.table.byName[r.Chain]
+		p.last = c
+	}
 	if c == nil {
 		return p.errf("rule for chain %q, which table %q does not declare", clip(r.Chain), p.table.Name)
 	}
@@ -348,25 +373,25 @@ func (p *parser) rule(line string) error {
 		if !isOption(t) {
 			return p.errf("unexpected word %q", clip(t.s))
 		}
-		if b, ok := basicOptions[t.s]; ok {
-			if i+b.n >= len(toks) {
+		if short, bn, ok := basicOption(t.s); ok {
+			if i+bn >= len(toks) {
 				return p.errf("option %s needs an argument", t.s)
 			}
 			a0 := len(p.args)
-			for k := 1; k <= b.n; k++ {
+			for k := 1; k <= bn; k++ {
 				p.args = append(p.args, toks[i+k].s)
 			}
-			if b.short == "-s" || b.short == "-d" {
-				if _, err := ParsePrefix(toks[i+1].s); err != nil {
+			if short == "-s" || short == "-d" {
+				if err := checkPrefix(toks[i+1].s); err != nil {
 					return p.errf("option %s: %v", t.s, err)
 				}
 			}
-			if b.short == "-p" {
-				proto = strings.ToLower(toks[i+1].s)
+			if short == "-p" {
+				proto = lower(toks[i+1].s)
 			}
-			p.sopts = append(p.sopts, sopt{name: b.short, neg: neg, a0: a0, an: b.n, matchIdx: -1})
+			p.sopts = append(p.sopts, sopt{name: short, neg: neg, a0: a0, an: bn, matchIdx: -1})
 			neg = false
-			i += 1 + b.n
+			i += 1 + bn
 			continue
 		}
 		switch t.s {
@@ -378,12 +403,12 @@ func (p *parser) rule(line string) error {
 				return p.errf("-m needs a module name")
 			}
 			mod := toks[i+1].s
-			_, known := matchOptions[mod]
+			opts, known := matchTables[mod]
 			if !known {
 				p.dump.Unknown = append(p.dump.Unknown, Unknown{Line: p.line, Table: p.table.Name, Chain: r.Chain,
 					What: fmt.Sprintf("match %q", mod)})
 			}
-			p.smatches = append(p.smatches, smatch{module: mod, known: known})
+			p.smatches = append(p.smatches, smatch{module: mod, known: known, opts: opts})
 			cur = len(p.smatches) - 1
 			i += 2
 			continue
@@ -396,7 +421,7 @@ func (p *parser) rule(line string) error {
 			}
 			r.Target.Name = toks[i+1].s
 			r.Target.Goto = t.s == "-g" || t.s == "--goto"
-			opts, known := targetOptions[r.Target.Name]
+			opts, known := targetTables[r.Target.Name]
 			r.Target.Known = known
 			i += 2
 			for i < len(toks) {
@@ -407,7 +432,7 @@ func (p *parser) rule(line string) error {
 				if !isOption(t) {
 					return p.errf("unexpected word %q after target %s", clip(t.s), r.Target.Name)
 				}
-				n, ok := opts[t.s]
+				n, ok := opts.lookup(t.s)
 				if !ok {
 					if known {
 						return p.errf("target %s has no option %s", r.Target.Name, t.s)
@@ -432,8 +457,8 @@ func (p *parser) rule(line string) error {
 		n := 0
 		if cur >= 0 {
 			m := &p.smatches[cur]
-			if known, ok := matchOptions[m.module]; ok {
-				if k, ok := known[t.s]; ok {
+			if m.opts != nil {
+				if k, ok := m.opts.lookup(t.s); ok {
 					owner, n = cur, k
 				}
 			} else {
@@ -441,9 +466,9 @@ func (p *parser) rule(line string) error {
 			}
 		}
 		if owner < 0 && proto != "" {
-			if known, ok := matchOptions[proto]; ok {
-				if k, ok := known[t.s]; ok {
-					p.smatches = append(p.smatches, smatch{module: proto, known: true})
+			if known, ok := matchTables[proto]; ok {
+				if k, ok := known.lookup(t.s); ok {
+					p.smatches = append(p.smatches, smatch{module: proto, known: true, opts: known})
 					cur = len(p.smatches) - 1
 					owner, n = cur, k
 				}
@@ -477,8 +502,14 @@ func (p *parser) rule(line string) error {
 		return p.errf("\"!\" at the end of the rule")
 	}
 	p.finish(r)
+	if r.Target.Name != "" && !r.Target.Known && p.table.byName[r.Target.Name] != nil {
+		if len(r.Target.Opts) > 0 {
+			return p.errf("jump to chain %q takes no options", r.Target.Name)
+		}
+		r.Target.Known = true
+	}
 	r.Num = len(c.Rules) + 1
-	c.Rules = append(c.Rules, r)
+	c.Rules = p.appendRule(c.Rules, r)
 	return nil
 }
 
@@ -553,6 +584,36 @@ func (p *parser) finish(r *Rule) {
 
 const arenaChunk = 4096
 
+func (p *parser) newChain() *Chain {
+	if len(p.chainArena) == cap(p.chainArena) {
+		p.chainArena = make([]Chain, 0, 1024)
+	}
+	p.chainArena = p.chainArena[:len(p.chainArena)+1]
+	return &p.chainArena[len(p.chainArena)-1]
+}
+
+// appendRule appends to a chain's rules. iptables-save writes a chain's
+// rules together, so they are laid out one after the other in a shared
+// slice and grow in place; a chain whose rules are interleaved with
+// another's falls back to its own slice.
+func (p *parser) appendRule(rules []*Rule, r *Rule) []*Rule {
+	n := len(p.ptrArena)
+	if len(rules) > 0 && (n == 0 || &rules[len(rules)-1] != &p.ptrArena[n-1]) {
+		return append(rules, r)
+	}
+	if n == cap(p.ptrArena) {
+		// Move this chain's rules to the start of a new block.
+		size := max(arenaChunk*4, 2*(len(rules)+1))
+		block := make([]*Rule, len(rules), size)
+		copy(block, rules)
+		p.ptrArena = block
+		n = len(rules)
+	}
+	p.ptrArena = append(p.ptrArena, r)
+	start := n - len(rules)
+	return p.ptrArena[start : n+1 : n+1]
+}
+
 func (p *parser) newRule() *Rule {
 	if len(p.ruleArena) == cap(p.ruleArena) {
 		p.ruleArena = make([]Rule, 0, arenaChunk)
@@ -592,4 +653,21 @@ func (p *parser) allocStrings(n int) []string {
 	l := len(p.strArena)
 	p.strArena = p.strArena[:l+n]
 	return p.strArena[l : l+n : l+n]
+}
+
+// checkPrefix validates an address without building it (ParsePrefix
+// allocates for IPv6 zones; this is the hot path).
+func checkPrefix(s string) error {
+	_, err := ParsePrefix(s)
+	return err
+}
+
+// lower lower-cases ASCII without allocating when already lower case.
+func lower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
 }

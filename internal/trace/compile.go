@@ -114,31 +114,44 @@ type crule struct {
 }
 
 type cchain struct {
-	c     *iptables.Chain
-	table string
-	rules []crule
+	c        *iptables.Chain
+	table    string
+	chains   map[string]*cchain
+	compiled bool
+	rules    []crule
+}
+
+// compile compiles the chain's rules on first use: a trace visits a few
+// chains of the thousands kube-proxy writes. A rule that does not compile
+// (a malformed port, mark or address) is kept as one that cannot be
+// evaluated, with the error naming its line.
+func (c *cchain) compile() {
+	if c.compiled {
+		return
+	}
+	c.compiled = true
+	c.rules = make([]crule, len(c.c.Rules))
+	for i, r := range c.c.Rules {
+		cr := &c.rules[i]
+		if err := compileRule(cr, r, c.chains); err != nil {
+			*cr = crule{r: r, prob: 1, kind: tNone, conds: []cond{{kind: cUnknown, str: err.Error()}}}
+		}
+	}
 }
 
 func lineErr(r *iptables.Rule, format string, args ...any) error {
 	return fmt.Errorf("line %d (%s %s rule %d): %s", r.Line, r.Table, r.Chain, r.Num, fmt.Sprintf(format, args...))
 }
 
-// compileTable compiles every chain of a table.
-func compileTable(t *iptables.Table) (map[string]*cchain, error) {
+// compileTable prepares a table's chains; each compiles on first use.
+func compileTable(t *iptables.Table) map[string]*cchain {
 	out := make(map[string]*cchain, len(t.Chains))
-	for _, c := range t.Chains {
-		out[c.Name] = &cchain{c: c, table: t.Name}
+	all := make([]cchain, len(t.Chains))
+	for i, c := range t.Chains {
+		all[i] = cchain{c: c, table: t.Name, chains: out}
+		out[c.Name] = &all[i]
 	}
-	for _, c := range t.Chains {
-		cc := out[c.Name]
-		cc.rules = make([]crule, len(c.Rules))
-		for i, r := range c.Rules {
-			if err := compileRule(&cc.rules[i], r, out); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return out, nil
+	return out
 }
 
 func compileRule(cr *crule, r *iptables.Rule, chains map[string]*cchain) error {

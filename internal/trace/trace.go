@@ -117,30 +117,28 @@ type Result struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// Tracer traces packets through one node's rules.
+// Tracer traces packets through one node's rules. It compiles the chains
+// a trace visits on first use, so it is not safe for concurrent use.
 type Tracer struct {
 	nat, filter map[string]*cchain
 	local       map[netip.Addr]bool
 }
 
-// New compiles a dump's nat and filter tables for tracing. nodeIPs are the
+// New prepares a dump's nat and filter tables for tracing. nodeIPs are the
 // node's own addresses (for "-m addrtype --dst-type LOCAL"); loopback is
-// always local. Errors name the dump line of a malformed rule.
+// always local. A rule with a malformed value (a port, mark or address)
+// is never taken as matching; Result.Warnings names its line when a trace
+// meets it.
 func New(d *iptables.Dump, nodeIPs []netip.Addr) (*Tracer, error) {
 	t := &Tracer{local: map[netip.Addr]bool{}}
 	for _, ip := range nodeIPs {
 		t.local[ip.Unmap()] = true
 	}
-	var err error
 	if tab := d.Table("nat"); tab != nil {
-		if t.nat, err = compileTable(tab); err != nil {
-			return nil, err
-		}
+		t.nat = compileTable(tab)
 	}
 	if tab := d.Table("filter"); tab != nil {
-		if t.filter, err = compileTable(tab); err != nil {
-			return nil, err
-		}
+		t.filter = compileTable(tab)
 	}
 	return t, nil
 }
@@ -421,6 +419,7 @@ type frame struct {
 // run walks chain c from rule idx with a return stack; each terminal
 // target or fall-through off the bottom of the stack becomes a leaf.
 func (w *walker) run(c *cchain, idx int, stack []frame, st pstate, mass float64, path []*crule) {
+	c.compile()
 	for {
 		for idx < len(c.rules) {
 			cr := &c.rules[idx]
@@ -477,6 +476,7 @@ func (w *walker) run(c *cchain, idx int, stack []frame, st pstate, mass float64,
 		f := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		c, idx = f.c, f.idx
+		c.compile()
 	}
 }
 

@@ -250,13 +250,17 @@ COMMIT
 	}
 }
 
-func TestCompileErrorNamesLine(t *testing.T) {
-	d, err := iptables.ParseString("", "*nat\n:X -\n-A X -p tcp -m tcp --dport http -j ACCEPT\nCOMMIT\n")
+func TestMalformedRuleNamesLine(t *testing.T) {
+	d, err := iptables.ParseString("", "*nat\n:PREROUTING ACCEPT\n-A PREROUTING -p tcp -m tcp --dport http -j ACCEPT\nCOMMIT\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = New(d, nil)
-	if err == nil || !strings.HasPrefix(err.Error(), "line 3 (nat X rule 1): --dport: bad port") {
-		t.Errorf("got %v, want an error naming line 3", err)
+	tr, err := New(d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := tr.Trace(Packet{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: "tcp", DstPort: 80})
+	if res.Verdict != None || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "line 3 (nat PREROUTING rule 1): --dport: bad port") {
+		t.Errorf("got verdict %s, warnings %q; want none and a warning naming line 3", res.Verdict, res.Warnings)
 	}
 }
