@@ -105,7 +105,9 @@ type Endpoint struct {
 }
 
 // Key is "ip:port".
-func (e Endpoint) Key() string { return netip.AddrPortFrom(netip.MustParseAddr(e.IP), uint16(e.Port)).String() }
+func (e Endpoint) Key() string {
+	return netip.AddrPortFrom(netip.MustParseAddr(e.IP), uint16(e.Port)).String()
+}
 
 // Endpoints lists the IPv4 endpoints of a Service port from its
 // EndpointSlices, sorted by address.
