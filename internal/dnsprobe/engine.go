@@ -85,7 +85,12 @@ func (p *Prober) Run(ctx context.Context, spec Spec) (*Result, error) {
 			res.ResolvConf = rc
 			var first []Hop
 			for _, ns := range rc.Nameservers {
-				first = append(first, Hop{Name: HopResolvConf, Addr: ns})
+				h := Hop{Name: HopResolvConf, Addr: ns}
+				// A nameserver that is also a named hop is probed once, under
+				// its name (the kube-dns ClusterIP, NodeLocal DNS).
+				if !hasAddr(spec.Hops, h.HostPort()) {
+					first = append(first, h)
+				}
 			}
 			hops = append(first, hops...)
 		}
@@ -136,6 +141,15 @@ func (p *Prober) Run(ctx context.Context, spec Spec) (*Result, error) {
 	}
 	res.DurationMS = ms(p.now().Sub(res.Started))
 	return res, nil
+}
+
+func hasAddr(hops []Hop, hostPort string) bool {
+	for _, h := range hops {
+		if h.HostPort() == hostPort {
+			return true
+		}
+	}
+	return false
 }
 
 func dedupeHops(hops []Hop) []Hop {
