@@ -23,6 +23,10 @@ type Set struct {
 	NSGs          []NSG
 	Subnets       []Subnet
 	Metrics       []MetricsResponse
+	PublicIPs     []PublicIP
+	// Ignored lists resources of types netdoctor does not read, as
+	// "file: type".
+	Ignored []string
 	// Files lists the bundle paths read, sorted.
 	Files []string
 }
@@ -30,7 +34,7 @@ type Set struct {
 // Empty reports whether the set holds no resource at all.
 func (s *Set) Empty() bool {
 	return len(s.Clusters)+len(s.LoadBalancers)+len(s.NATGateways)+len(s.RouteTables)+
-		len(s.NSGs)+len(s.Subnets)+len(s.Metrics) == 0
+		len(s.NSGs)+len(s.Subnets)+len(s.Metrics)+len(s.PublicIPs) == 0
 }
 
 // Cluster returns the first managed cluster, or nil.
@@ -85,7 +89,8 @@ func Load(files map[string][]byte) (*Set, []error) {
 }
 
 // Add decodes one file (a resource, an array of resources, or a metrics
-// response) and adds what it holds to the set. The kind comes from the
+// response) and adds what it holds to the set. Resources of other types are
+// listed in Ignored. The kind comes from the
 // "type" field; files without one are classified by their name (aks*, lb*,
 // natgw*, route*, nsg*, subnet*, metrics*).
 func (s *Set) Add(name string, data []byte) error {
@@ -158,6 +163,12 @@ func (s *Set) addObject(name string, obj map[string]any) error {
 			return err
 		}
 		s.Subnets = append(s.Subnets, v)
+	case TypePublicIP:
+		var v PublicIP
+		if err := strictField(json.Unmarshal(b, &v)); err != nil {
+			return err
+		}
+		s.PublicIPs = append(s.PublicIPs, v)
 	case TypeMetrics:
 		var v MetricsResponse
 		if err := strictField(json.Unmarshal(b, &v)); err != nil {
@@ -169,7 +180,7 @@ func (s *Set) addObject(name string, obj map[string]any) error {
 		if t == "" {
 			return errors.New(`unknown resource: no "type" field and the file name does not say (aks, lb, natgw, route, nsg, subnet, metrics)`)
 		}
-		return fmt.Errorf("unsupported resource type %q", t)
+		s.Ignored = append(s.Ignored, fmt.Sprintf("%s: %s", name, t))
 	}
 	return nil
 }
@@ -177,12 +188,12 @@ func (s *Set) addObject(name string, obj map[string]any) error {
 // kindOf classifies a decoded object.
 func kindOf(name string, obj map[string]any) string {
 	if t, _ := obj["type"].(string); t != "" {
-		for _, k := range []string{TypeManagedCluster, TypeLoadBalancer, TypeNATGateway, TypeRouteTable, TypeNSG, TypeSubnet} {
+		for _, k := range []string{TypeManagedCluster, TypeLoadBalancer, TypeNATGateway, TypeRouteTable, TypeNSG, TypeSubnet, TypePublicIP} {
 			if strings.EqualFold(t, k) {
 				return k
 			}
 		}
-		return ""
+		return "other"
 	}
 	// A metrics response has no type of its own; its values do.
 	if vals, ok := obj["value"].([]any); ok {
@@ -201,7 +212,7 @@ func kindOf(name string, obj map[string]any) string {
 		{"lb", TypeLoadBalancer}, {"loadbalancer", TypeLoadBalancer},
 		{"natgw", TypeNATGateway}, {"nat", TypeNATGateway},
 		{"route", TypeRouteTable}, {"udr", TypeRouteTable},
-		{"nsg", TypeNSG}, {"subnet", TypeSubnet}, {"metrics", TypeMetrics},
+		{"nsg", TypeNSG}, {"subnet", TypeSubnet}, {"metrics", TypeMetrics}, {"public-ip", TypePublicIP}, {"pip", TypePublicIP},
 	} {
 		if strings.HasPrefix(base, p.prefix) {
 			return p.kind

@@ -119,7 +119,6 @@ func TestLoadErrors(t *testing.T) {
 		{"truncated", "azure/lb.json", "{\n  \"name\": \"x\",", "azure/lb.json:2: invalid JSON: unexpected end of input"},
 		{"wrong type names field", "azure/rt.json", `{"type":"Microsoft.Network/routeTables","properties":{"routes":[{"name":"r","properties":{"addressPrefix":5}}]}}`, `azure/rt.json: field "routes.addressPrefix"`},
 		{"unknown kind", "azure/thing.json", `{"name":"x"}`, `azure/thing.json: unknown resource`},
-		{"unsupported type", "azure/vm.json", `{"type":"Microsoft.Compute/virtualMachines"}`, `unsupported resource type "Microsoft.Compute/virtualMachines"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,5 +167,21 @@ func TestParseProviderID(t *testing.T) {
 		if _, ok := ParseProviderID(bad); ok {
 			t.Errorf("ParseProviderID(%q): got ok, want not ok", bad)
 		}
+	}
+}
+
+func TestLoadIgnoresOtherTypes(t *testing.T) {
+	set, errs := Load(map[string][]byte{
+		"azure/vm.json":        []byte(`{"type":"Microsoft.Compute/virtualMachines","name":"vm"}`),
+		"azure/public-ip.json": []byte(`{"type":"Microsoft.Network/publicIPAddresses","name":"pip","ipAddress":"20.50.1.9","idleTimeoutInMinutes":4}`),
+	})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if len(set.Ignored) != 1 || set.Ignored[0] != "azure/vm.json: Microsoft.Compute/virtualMachines" {
+		t.Errorf("ignored: got %v", set.Ignored)
+	}
+	if len(set.PublicIPs) != 1 || set.PublicIPs[0].IPAddress != "20.50.1.9" {
+		t.Errorf("public IPs: got %+v", set.PublicIPs)
 	}
 }

@@ -14,6 +14,7 @@ const (
 	TypeNSG            = "Microsoft.Network/networkSecurityGroups"
 	TypeSubnet         = "Microsoft.Network/virtualNetworks/subnets"
 	TypeMetrics        = "Microsoft.Insights/metrics"
+	TypePublicIP       = "Microsoft.Network/publicIPAddresses"
 )
 
 // Outbound types of an AKS cluster (networkProfile.outboundType).
@@ -270,6 +271,15 @@ type SecurityRule struct {
 	Access                               string        `json:"access"`
 	Priority                             int           `json:"priority"`
 	Direction                            string        `json:"direction"`
+}
+
+// PublicIP is a public IP address (`az network public-ip show`).
+type PublicIP struct {
+	ID                   string `json:"id"`
+	Name                 string `json:"name"`
+	Type                 string `json:"type"`
+	IPAddress            string `json:"ipAddress"`
+	IdleTimeoutInMinutes int    `json:"idleTimeoutInMinutes"`
 }
 
 // Subnet is a virtual network subnet (`az network vnet subnet show`).

@@ -1,7 +1,8 @@
 // Package azure analyzes an AKS cluster's Azure outbound path from the Azure
 // resources in the snapshot (azure/*.json) and the nodes' connection tables
 // (nodes/<node>/connections.json): SNAT port exhaustion (EGR001), user-defined
-// routes (EGR002), NSG rules (EGR003) and the NAT gateway (EGR005).
+// routes (EGR002), NSG rules (EGR003) and the NAT gateway (EGR005). The
+// kubenet pod CIDR routes of the route table are NODE001's (analyze/node).
 //
 // The cluster's outbound type decides which checks run, as in the field
 // guide's decision tree: loadBalancer (SNAT, NSG, and the route table for
@@ -61,7 +62,11 @@ func Outbound(s *snapshot.Snapshot) finding.Result {
 		return r
 	}
 	if len(errs) == 0 {
-		r.Check(checkData, finding.Passed, fmt.Sprintf("read %d files: %s", len(set.Files), strings.Join(set.Files, ", ")))
+		reason := fmt.Sprintf("read %d files: %s", len(set.Files), strings.Join(set.Files, ", "))
+		if len(set.Ignored) > 0 {
+			reason += "; not used: " + strings.Join(set.Ignored, ", ")
+		}
+		r.Check(checkData, finding.Passed, reason)
 	}
 	c := newContext(s, set)
 	for _, st := range c.plan() {

@@ -157,52 +157,9 @@ func (c *context) checkRoutes(r *finding.Result) {
 		})
 	}
 
-	// kubenet: every node's pod CIDR must route to the node.
-	if c.cluster != nil && strings.EqualFold(c.cluster.NetworkProfile.NetworkPlugin, "kubenet") && strings.EqualFold(c.cluster.NetworkProfile.NetworkPluginMode, "") {
-		nodes := map[string][2]string{}
-		for i := range c.s.Nodes {
-			n := &c.s.Nodes[i]
-			if n.Spec.PodCIDR == "" {
-				continue
-			}
-			ip := ""
-			if a, ok := c.nodeIPs[n.Name]; ok {
-				ip = a.String()
-			}
-			nodes[n.Name] = [2]string{n.Spec.PodCIDR, ip}
-		}
-		var bad, ev, fixes []string
-		for _, pr := range azr.CheckPodCIDRRoutes(rt, nodes) {
-			if pr.Problem == "" {
-				continue
-			}
-			bad = append(bad, pr.Node)
-			ev = append(ev, pr.Problem)
-			ip := pr.NodeIP
-			if ip == "" {
-				ip = "<node IP>"
-			}
-			verb := "create"
-			name := pr.Node
-			if pr.Route != nil {
-				verb, name = "update", pr.Route.Name
-			}
-			fixes = append(fixes, fmt.Sprintf("az network route-table route %s -g %s --route-table-name %s -n %s --address-prefix %s --next-hop-type VirtualAppliance --next-hop-ip-address %s",
-				verb, rg, rt.Name, name, pr.PodCIDR, ip))
-		}
-		if len(bad) > 0 {
-			problems = append(problems, fmt.Sprintf("pod CIDR routes wrong for %s", strings.Join(bad, ", ")))
-			fixes = append(fixes, "The cloud provider's route controller rewrites these routes; if it does not within minutes, check that the cluster identity can write the route table (Network Contributor on it) and that the subnet is still associated with it.")
-			r.Add(finding.Finding{
-				Code: "EGR002", Severity: finding.Critical,
-				Title:    fmt.Sprintf("kubenet pod CIDR routes missing or wrong in %s for %s", rt.Name, strings.Join(bad, ", ")),
-				Subjects: append(nodeSubjects(bad), rtSubj),
-				Evidence: ev,
-				Explanation: "With kubenet, pods on different nodes reach each other through the route table: one route per node, pod CIDR -> VirtualAppliance node IP, written by the cloud provider's route controller. " +
-					"A missing or wrong route breaks pod-to-pod traffic to that node, DNS to CoreDNS pods on it included.",
-				Remediation: fixes,
-			})
-		}
+	// kubenet's pod CIDR routes in this table are NODE001's to judge.
+	if c.cluster != nil && strings.EqualFold(c.cluster.NetworkProfile.NetworkPlugin, "kubenet") {
+		problems = append(problems, "pod CIDR routes (kubenet) are checked by node/pod-cidr-routes (NODE001)")
 	}
 
 	if len(r.Findings) > before {
