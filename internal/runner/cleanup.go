@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
@@ -24,7 +25,13 @@ func Cleanup(ctx context.Context, client kubernetes.Interface) (removed []string
 		}
 	}
 
-	dss, lerr := client.AppsV1().DaemonSets(metav1.NamespaceAll).List(ctx, sel)
+	// Cluster-wide lists need the read-only ClusterRole; with only the
+	// agent namespace's Role (deploy/rbac-probes.yaml), look there.
+	scope := metav1.NamespaceAll
+	if _, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: sel.LabelSelector, Limit: 1}); apierrors.IsForbidden(err) {
+		scope = DefaultNamespace
+	}
+	dss, lerr := client.AppsV1().DaemonSets(scope).List(ctx, sel)
 	if lerr != nil {
 		keep(fmt.Errorf("list daemonsets: %w", lerr))
 	} else {
@@ -36,7 +43,7 @@ func Cleanup(ctx context.Context, client kubernetes.Interface) (removed []string
 			removed = append(removed, "daemonset/"+d.Namespace+"/"+d.Name)
 		}
 	}
-	pods, lerr := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, sel)
+	pods, lerr := client.CoreV1().Pods(scope).List(ctx, sel)
 	if lerr != nil {
 		keep(fmt.Errorf("list pods: %w", lerr))
 	} else {
@@ -49,7 +56,9 @@ func Cleanup(ctx context.Context, client kubernetes.Interface) (removed []string
 		}
 	}
 	nss, lerr := client.CoreV1().Namespaces().List(ctx, sel)
-	if lerr != nil {
+	if apierrors.IsForbidden(lerr) && scope != metav1.NamespaceAll {
+		// without namespace rights netdoctor never created one
+	} else if lerr != nil {
 		keep(fmt.Errorf("list namespaces: %w", lerr))
 	} else {
 		for _, n := range nss.Items {

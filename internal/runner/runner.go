@@ -307,6 +307,13 @@ func (r *Runner) Close(ctx context.Context) error {
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteTimeout)
 	defer cancel()
+	ns, err := r.client.CoreV1().Namespaces().Get(dctx, r.opts.Namespace, metav1.GetOptions{})
+	if isNotFound(err) {
+		return nil
+	}
+	if err == nil && ns.Labels[LabelRunID] != r.opts.RunID {
+		return nil // another run's namespace
+	}
 	pods, err := r.client.CoreV1().Pods(r.opts.Namespace).List(dctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + ManagedByValue})
 	if err == nil && len(pods.Items) > 0 {
 		// another netdoctor run still uses it; `netdoctor cleanup` removes it later
@@ -511,11 +518,17 @@ func (r *Runner) ensureNamespace(ctx context.Context) error {
 		},
 		Annotations: map[string]string{AnnotationOwner: r.opts.Owner},
 	}}, metav1.CreateOptions{})
-	if err != nil && !isAlreadyExists(err) {
-		return explainForbidden(fmt.Errorf("create namespace %s: %w", r.opts.Namespace, err))
-	}
-	if err == nil {
+	switch {
+	case err == nil:
 		r.createdNS = true
+	case isAlreadyExists(err):
+	case ctx.Err() != nil:
+		// Interrupted: the API server may have created it anyway; Close
+		// removes it if it carries this run's id.
+		r.createdNS = true
+		return fmt.Errorf("create namespace %s: %w", r.opts.Namespace, err)
+	default:
+		return explainForbidden(fmt.Errorf("create namespace %s: %w", r.opts.Namespace, err))
 	}
 	return nil
 }

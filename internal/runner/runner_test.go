@@ -552,3 +552,50 @@ func TestDefaultImage(t *testing.T) {
 		}
 	}
 }
+
+// An interrupted namespace Create may still have made the namespace: Close
+// removes it when it carries this run's id.
+func TestCloseRemovesNamespaceOfInterruptedCreate(t *testing.T) {
+	c := fake.NewClientset(node("n1", nil, true))
+	ctx, cancel := context.WithCancel(context.Background())
+	c.PrependReactor("create", "namespaces", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		ns := a.(k8stesting.CreateAction).GetObject().(*corev1.Namespace)
+		if err := c.Tracker().Create(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, ns, ""); err != nil {
+			return true, nil, err
+		}
+		cancel()
+		return true, nil, context.Canceled
+	})
+	r := newTestRunner(t, c, Options{})
+	if _, err := r.Run(ctx, Target{Node: "n1"}, agent.Request{Kind: "probe"}); err == nil {
+		t.Fatal("Run succeeded, want the interrupted create's error")
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := c.CoreV1().Namespaces().Get(context.Background(), DefaultNamespace, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("namespace after Close: err = %v, want NotFound", err)
+	}
+}
+
+// Close never removes a namespace that another run created.
+func TestCloseKeepsAnotherRunsNamespace(t *testing.T) {
+	other := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: DefaultNamespace, Labels: map[string]string{LabelManagedBy: ManagedByValue, LabelRunID: "otherrun"}}}
+	c := fake.NewClientset(node("n1", nil, true))
+	c.PrependReactor("create", "namespaces", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		// another run wins the race between our Get and our Create
+		_ = c.Tracker().Create(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, other, "")
+		return true, nil, apierrors.NewAlreadyExists(schema.GroupResource{Resource: "namespaces"}, DefaultNamespace)
+	})
+	startKubelet(t, c, succeeded)
+	r := newTestRunner(t, c, Options{})
+	if _, err := r.Run(context.Background(), Target{Node: "n1"}, agent.Request{Kind: "probe"}); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := c.CoreV1().Namespaces().Get(context.Background(), DefaultNamespace, metav1.GetOptions{}); err != nil {
+		t.Errorf("the other run's namespace was removed: %v", err)
+	}
+}
