@@ -92,11 +92,16 @@ func (l *Lab) Fault(ctx context.Context, name string, opts FaultOptions) (FaultS
 		sort.Strings(names)
 		return FaultState{}, fmt.Errorf("unknown fault %q (known: %s)", name, strings.Join(names, ", "))
 	}
+	unlock, err := flock(ctx, l.RunDir(), "state.lock")
+	if err != nil {
+		return FaultState{}, err
+	}
+	defer unlock()
 	if err := l.reload(); err != nil {
 		return FaultState{}, err
 	}
-	if _, on := l.state.Faults[name]; on {
-		return FaultState{}, fmt.Errorf("fault %s is already on", name)
+	if on, ok := l.state.Faults[name]; ok {
+		return FaultState{}, fmt.Errorf("fault %s is already on (target %s, since %s)", name, on.Target, on.Since.Format(time.RFC3339))
 	}
 	target, err := f.inject(ctx, l, &opts)
 	if err != nil {
@@ -115,6 +120,11 @@ func (l *Lab) Fault(ctx context.Context, name string, opts FaultOptions) (FaultS
 
 // ClearFault removes the named fault, or every active fault when name is "".
 func (l *Lab) ClearFault(ctx context.Context, name string) error {
+	unlock, err := flock(ctx, l.RunDir(), "state.lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := l.reload(); err != nil {
 		return err
 	}
@@ -429,13 +439,15 @@ func injectConntrack(ctx context.Context, l *Lab, o *FaultOptions) (string, erro
 		o.Connections = 16
 	}
 	o.Connections = min(o.Connections, 256)
-	if err := startLoad(ctx, l, "ndlab-conntrack-load", n.Name, o.Connections); err != nil {
-		return "", err
-	}
+	// The limit goes in first so connlimit counts the load pod's flows,
+	// which then fill the "table": every further new flow is dropped.
 	for _, ch := range []string{"FORWARD", "OUTPUT"} {
 		if _, err := l.in(ctx, n.NetNS, connRule("-I", ch, o.Connections)...); err != nil {
 			return "", err
 		}
+	}
+	if err := startLoad(ctx, l, "ndlab-conntrack-load", n.Name, o.Connections); err != nil {
+		return "", err
 	}
 	return n.Name, nil
 }

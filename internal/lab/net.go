@@ -129,11 +129,16 @@ func (l *Lab) buildNetwork(ctx context.Context) error {
 // the node's port range on the outbound IP, ICMP the IP.
 func snatRules(op string, n Node, ports [2]int) [][]string {
 	to := OutboundIP + ":" + strconv.Itoa(ports[0]) + "-" + strconv.Itoa(ports[1])
-	return [][]string{
+	rules := [][]string{
 		ipt(NSEdge, "-t", "nat", op, "NDL-SNAT", "-s", n.IP, "-p", "tcp", "-j", "SNAT", "--to-source", to),
 		ipt(NSEdge, "-t", "nat", op, "NDL-SNAT", "-s", n.IP, "-p", "udp", "-j", "SNAT", "--to-source", to),
 		ipt(NSEdge, "-t", "nat", op, "NDL-SNAT", "-s", n.IP, "-j", "SNAT", "--to-source", OutboundIP),
 	}
+	if op == "-I" {
+		// Inserted rules end up in reverse: keep the catch-all last.
+		rules[0], rules[2] = rules[2], rules[0]
+	}
+	return rules
 }
 
 // nodeSetup are a node's sysctls and the ip-masq-agent rules AKS installs.

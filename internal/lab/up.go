@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -146,6 +148,9 @@ func (l *Lab) prepareFiles() error {
 			return err
 		}
 	}
+	if err := buildResolvers(l.binDir()); err != nil {
+		l.logf("resolver clients not built: %v", err)
+	}
 	pki := filepath.Join(c.RunDir, "pki")
 	sans := []string{"127.0.0.1", KubernetesIP, APIServerIP, "localhost", "kubernetes", "kubernetes.default",
 		"kubernetes.default.svc", "kubernetes.default.svc." + ClusterDomain}
@@ -161,6 +166,38 @@ func (l *Lab) prepareFiles() error {
 	}
 	return writeKubeconfig(l.state.InternalKubeconfig, pki, "https://"+APIServerIP+":"+strconv.Itoa(APIServerPort))
 }
+
+// resolveC is the small getaddrinfo client built with musl and glibc.
+//
+//go:embed csrc/resolve.c
+var resolveC []byte
+
+// buildResolvers compiles resolve.c into resolve-musl (static, musl-gcc from
+// Debian's musl-tools) and resolve-glibc (gcc) in dir.
+func buildResolvers(dir string) error {
+	src := filepath.Join(dir, "resolve.c")
+	if err := os.WriteFile(src, resolveC, 0o644); err != nil {
+		return fmt.Errorf("write resolve.c: %w", err)
+	}
+	var errs []error
+	for _, b := range []struct {
+		cc, out string
+		args    []string
+	}{
+		{"musl-gcc", "resolve-musl", []string{"-static"}},
+		{"gcc", "resolve-glibc", nil},
+	} {
+		args := append(append([]string{}, b.args...), "-O2", "-o", filepath.Join(dir, b.out), src)
+		if out, err := exec.Command(b.cc, args...).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w: %s", b.cc, err, out))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Bin is the path of a program in the lab's bin directory: resolve-musl,
+// resolve-glibc, netdoctor, ndlab, coredns...
+func (l *Lab) Bin(name string) string { return filepath.Join(l.binDir(), name) }
 
 // InstallNetdoctor copies a netdoctor binary into the lab, where pods whose
 // image names netdoctor run it from then on.

@@ -24,6 +24,9 @@ const (
 	// so do its subdomains (*.big.example.com), so tests can dodge caches.
 	BigName  = "big.example.com."
 	BigCount = 40
+	// DynZone answers any name under it with the web host's address, so
+	// tests can ask names no cache has seen.
+	DynZone = "dyn.example.com."
 )
 
 // UpstreamConfig configures the upstream DNS server.
@@ -94,6 +97,9 @@ func (u *Upstream) lookup(name string) ([]string, bool) {
 	}
 	if strings.HasSuffix(name, "."+BigName) {
 		return u.cfg.Records[BigName], true
+	}
+	if strings.HasSuffix(name, "."+DynZone) {
+		return []string{"198.51.100.80"}, true
 	}
 	return nil, false
 }
