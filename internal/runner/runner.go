@@ -195,6 +195,9 @@ type StartError struct {
 
 func (e *StartError) Error() string {
 	s := "agent pod " + e.Pod + ": " + e.Reason
+	if e.Pod == "" || e.Pod == "-" || strings.HasSuffix(e.Pod, "/-") {
+		s = "agent: " + e.Reason
+	}
 	if e.Detail != "" {
 		s += ": " + e.Detail
 	}

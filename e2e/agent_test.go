@@ -1,0 +1,396 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/netdoctor/netdoctor/internal/finding"
+	"github.com/netdoctor/netdoctor/internal/lab"
+	"github.com/netdoctor/netdoctor/internal/nodedata"
+	"github.com/netdoctor/netdoctor/internal/runner"
+)
+
+// agentSelector selects everything netdoctor creates.
+const agentSelector = runner.LabelManagedBy + "=" + runner.ManagedByValue
+
+// countLeftovers counts netdoctor's pods, DaemonSets and namespaces.
+func countLeftovers(ctx context.Context, l *lab.Lab) (pods, daemonsets, namespaces int, names []string, err error) {
+	c := l.Client()
+	ps, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: agentSelector})
+	if err != nil {
+		return 0, 0, 0, nil, err
+	}
+	for _, p := range ps.Items {
+		names = append(names, "pod/"+p.Namespace+"/"+p.Name)
+	}
+	ds, err := c.AppsV1().DaemonSets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: agentSelector})
+	if err != nil {
+		return 0, 0, 0, nil, err
+	}
+	for _, d := range ds.Items {
+		names = append(names, "daemonset/"+d.Namespace+"/"+d.Name)
+	}
+	ns, err := c.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: agentSelector})
+	if err != nil {
+		return 0, 0, 0, nil, err
+	}
+	for _, n := range ns.Items {
+		names = append(names, "namespace/"+n.Name+" ("+string(n.Status.Phase)+")")
+	}
+	return len(ps.Items), len(ds.Items), len(ns.Items), names, nil
+}
+
+// requireNoLeftovers waits (namespaces take a moment to finalize) until
+// netdoctor left nothing in the lab, and fails the test otherwise.
+func requireNoLeftovers(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	eventually(t, 90*time.Second, "no netdoctor pods, DaemonSets or namespaces left", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		p, d, n, names, err := countLeftovers(ctx, l)
+		if err != nil {
+			return err
+		}
+		if p+d+n > 0 {
+			return fmt.Errorf("%d pods, %d daemonsets, %d namespaces: %s", p, d, n, strings.Join(names, ", "))
+		}
+		return nil
+	})
+}
+
+// normalizeIptables drops what changes between two iptables-save runs of
+// the same rules: comment lines (generation time) and packet counters.
+var counterRE = regexp.MustCompile(`\[\d+:\d+\]`)
+
+func normalizeIptables(s string) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
+			continue
+		}
+		out = append(out, counterRE.ReplaceAllString(line, "[0:0]"))
+	}
+	return strings.Join(out, "\n")
+}
+
+// collectNodeData runs `netdoctor collect --node-data` into a directory.
+func collectNodeData(t *testing.T, args ...string) (string, NetdoctorResult) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "bundle")
+	res := runNetdoctor(t, 3*time.Minute, append([]string{"collect", "--node-data", "-o", dir}, args...)...)
+	return dir, res
+}
+
+func TestAgentNodeDataMatchesNodes(t *testing.T) {
+	l := requireLab(t)
+	// kube-proxy may resync between the agent's read and ours: retry.
+	var mismatch []string
+	for attempt := 0; attempt < 3; attempt++ {
+		dir, res := collectNodeData(t)
+		if res.ExitCode != 0 {
+			t.Fatalf("collect --node-data: exit %d\nstderr: %s", res.ExitCode, res.Stderr)
+		}
+		mismatch = nil
+		for _, n := range l.Nodes() {
+			nd := filepath.Join(dir, "nodes", n.Name)
+			got, err := os.ReadFile(filepath.Join(nd, nodedata.FileIptablesSave))
+			if err != nil {
+				t.Fatalf("node %s: %v (stderr: %s)", n.Name, err, res.Stderr)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			want, err := l.Exec(ctx, n.Name, "iptables-save")
+			cancel()
+			if err != nil {
+				t.Fatalf("ndlab exec %s -- iptables-save: %v", n.Name, err)
+			}
+			if !strings.Contains(string(got), ":KUBE-SERVICES") {
+				t.Errorf("node %s: collected iptables-save has no KUBE-SERVICES chain", n.Name)
+			}
+			if normalizeIptables(string(got)) != normalizeIptables(string(want)) {
+				mismatch = append(mismatch, n.Name)
+			}
+			// the other artifacts are there and parse
+			routes, err := os.ReadFile(filepath.Join(nd, nodedata.FileIPRoute))
+			if err != nil {
+				t.Errorf("node %s: %v", n.Name, err)
+			} else if rs, err := nodedata.ParseRoutes(nodedata.FileIPRoute, routes); err != nil || len(rs) == 0 {
+				t.Errorf("node %s: routes %d, %v", n.Name, len(rs), err)
+			}
+			if !strings.Contains(string(routes), n.IP) {
+				t.Errorf("node %s: ip-route.txt does not mention the node IP %s:\n%s", n.Name, n.IP, routes)
+			}
+			for _, f := range []string{nodedata.FileIPAddr, nodedata.FileIPRule, nodedata.FileSysctls, nodedata.FileResolvConf, nodedata.FileKubeProxyMode, nodedata.FileConnections, nodedata.FileMeta} {
+				if _, err := os.Stat(filepath.Join(nd, f)); err != nil {
+					t.Errorf("node %s: %v", n.Name, err)
+				}
+			}
+			if mode, _ := os.ReadFile(filepath.Join(nd, nodedata.FileKubeProxyMode)); !strings.HasPrefix(string(mode), "iptables") {
+				t.Errorf("node %s: kube-proxy mode %q, want iptables", n.Name, mode)
+			}
+		}
+		if len(mismatch) == 0 {
+			break
+		}
+	}
+	if len(mismatch) > 0 {
+		t.Errorf("collected iptables-save differs from 'ndlab exec NODE -- iptables-save' on %v (3 attempts)", mismatch)
+	}
+	requireNoLeftovers(t, l)
+}
+
+// diagnoseJSON runs diagnose with node data and the lab's Azure JSON.
+func diagnoseJSON(t *testing.T, l *lab.Lab) finding.Report {
+	t.Helper()
+	res := runNetdoctor(t, 3*time.Minute, "diagnose", "--node-data", "--azure-dir", l.AzureDir(), "-o", "json")
+	if res.ExitCode != 0 && res.ExitCode != 1 {
+		t.Fatalf("diagnose: exit %d\nstderr: %s", res.ExitCode, res.Stderr)
+	}
+	var rep finding.Report
+	if err := json.Unmarshal([]byte(res.Stdout), &rep); err != nil {
+		t.Fatalf("diagnose -o json: %v\n%s", err, res.Stdout)
+	}
+	return rep
+}
+
+func checkStatus(rep finding.Report, name string) (finding.Check, bool) {
+	for _, c := range rep.Checks {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return finding.Check{}, false
+}
+
+func TestAgentNODE001KubenetRouteMissing(t *testing.T) {
+	l := requireLab(t)
+	if l.State().Config.Network != "kubenet" {
+		t.Skip("the lab is not kubenet")
+	}
+	lockFaults(t)
+
+	healthy := diagnoseJSON(t, l)
+	for _, f := range healthy.Findings {
+		if strings.HasPrefix(f.Code, "NODE") && f.Severity.Rank() >= finding.Warning.Rank() {
+			t.Errorf("healthy lab: %s %s: %s", f.Code, f.Severity, f.Title)
+		}
+	}
+	if c, ok := checkStatus(healthy, "node/pod-cidr-routes"); !ok || c.Status != finding.Passed {
+		t.Errorf("healthy lab: node/pod-cidr-routes = %+v, want passed", c)
+	}
+	if c, ok := checkStatus(healthy, "node/conntrack"); !ok || c.Status == finding.Skipped || c.Status == finding.Error {
+		t.Errorf("healthy lab: node/conntrack = %+v, want it checked", c)
+	}
+
+	fs := withFault(t, "kubenet-route-missing", lab.FaultOptions{})
+	broken := diagnoseJSON(t, l)
+	var found *finding.Finding
+	for i, f := range broken.Findings {
+		if f.Code == "NODE001" {
+			if found != nil {
+				t.Errorf("more than one NODE001: %s and %s", found.Title, f.Title)
+			}
+			found = &broken.Findings[i]
+		}
+	}
+	if found == nil {
+		t.Fatalf("no NODE001 under kubenet-route-missing (target %s); checks: %+v", fs.Target, broken.Checks)
+	}
+	if len(found.Subjects) == 0 || found.Subjects[0].Kind != "Node" || found.Subjects[0].Name != fs.Target {
+		t.Errorf("NODE001 subjects = %+v, want Node %s", found.Subjects, fs.Target)
+	}
+	var cidr string
+	for _, n := range l.Nodes() {
+		if n.Name == fs.Target {
+			cidr = n.PodCIDR
+		}
+	}
+	if !strings.Contains(strings.Join(found.Evidence, "\n"), cidr) {
+		t.Errorf("NODE001 evidence does not name pod CIDR %s: %v", cidr, found.Evidence)
+	}
+	requireNoLeftovers(t, l)
+}
+
+// TestAgentCleanupAfterInterrupts runs the node agent 20 times: half run to
+// the end, a quarter get SIGINT at a random moment, a quarter time out.
+// Nothing may be left behind, and `netdoctor cleanup` must find nothing.
+func TestAgentCleanupAfterInterrupts(t *testing.T) {
+	l := requireLab(t)
+	bin := netdoctorBin(t)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
+	var interrupted, timedOut, completed int
+	for i := 0; i < 20; i++ {
+		dir := filepath.Join(t.TempDir(), fmt.Sprintf("b%d", i))
+		args := []string{"collect", "--node-data", "-o", dir}
+		mode := "complete"
+		switch i % 4 {
+		case 1:
+			mode = "sigint"
+		case 3:
+			mode = "timeout"
+			args = append(args, "--timeout", "1s")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+l.Kubeconfig())
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		if mode == "sigint" {
+			time.Sleep(time.Duration(200+rng.IntN(4000)) * time.Millisecond)
+			_ = cmd.Process.Signal(os.Interrupt)
+		}
+		err := cmd.Wait()
+		cancel()
+		if ctx.Err() != nil {
+			t.Fatalf("run %d (%s) did not end within 2m; stderr: %s", i, mode, stderr.String())
+		}
+		switch mode {
+		case "complete":
+			if err != nil {
+				t.Errorf("run %d: %v; stderr: %s", i, err, stderr.String())
+			}
+			completed++
+		case "sigint":
+			interrupted++
+		case "timeout":
+			if err == nil && !strings.Contains(stderr.String(), "Timeout") {
+				t.Logf("run %d with --timeout 1s finished anyway: %s", i, stderr.String())
+			}
+			timedOut++
+		}
+		// runs take turns: each must leave nothing before the next
+		ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+		p, d, _, names, err := countLeftovers(ctx2, l)
+		cancel2()
+		if err == nil && p+d > 0 {
+			t.Errorf("run %d (%s) left %s", i, mode, strings.Join(names, ", "))
+		}
+	}
+	t.Logf("%d completed, %d interrupted, %d timed out", completed, interrupted, timedOut)
+	requireNoLeftovers(t, l)
+	res := runNetdoctor(t, time.Minute, "cleanup")
+	if res.ExitCode != 0 || strings.TrimSpace(res.Stdout) != "nothing to clean up" {
+		t.Errorf("netdoctor cleanup: exit %d, stdout %q, stderr %q; want nothing to clean up", res.ExitCode, res.Stdout, res.Stderr)
+	}
+}
+
+func TestAgentExplainsNodeSelectorMatchingNothing(t *testing.T) {
+	l := requireLab(t)
+	start := time.Now()
+	_, res := collectNodeData(t, "--node-selector", "netdoctor.io/e2e=nowhere", "--timeout", "30s")
+	if res.ExitCode == 0 {
+		t.Fatalf("collect succeeded with a node selector that matches nothing")
+	}
+	if !strings.Contains(res.Stderr, "no node matches --node-selector netdoctor.io/e2e=nowhere") {
+		t.Errorf("stderr does not explain the selector: %s", res.Stderr)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("took %s, want the answer within the 30s timeout", took)
+	}
+	requireNoLeftovers(t, l)
+}
+
+// TestAgentExplainsImagePullFailure: the lab's node agents run any image
+// (they do not pull), so a real pull failure cannot happen there. The test
+// registers a Node that no lab agent serves and plays its kubelet: it
+// reports ImagePullBackOff for the agent pod, as a kubelet does for an
+// image it cannot pull. The API server, the runner and the CLI are real.
+func TestAgentExplainsImagePullFailure(t *testing.T) {
+	l := requireLab(t)
+	c := l.Client()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	name := uniqueName("e2e-pullfail-")
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/os": "linux", "netdoctor.io/e2e": name}}}
+	created, err := c.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create node: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = c.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
+	})
+	created.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+	if _, err := c.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("node status: %v", err)
+	}
+	const image = "registry.invalid/netdoctor:does-not-exist"
+	// the stand-in kubelet
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			pods, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: agentSelector})
+			if err != nil {
+				continue
+			}
+			for _, p := range pods.Items {
+				if p.Spec.NodeName != name || len(p.Status.ContainerStatuses) > 0 {
+					continue
+				}
+				p.Status.Phase = corev1.PodPending
+				p.Status.ContainerStatuses = []corev1.ContainerStatus{{
+					Name: runner.ContainerName, Image: p.Spec.Containers[0].Image,
+					State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+						Reason:  "ImagePullBackOff",
+						Message: fmt.Sprintf("Back-off pulling image %q", p.Spec.Containers[0].Image),
+					}},
+				}}
+				_, _ = c.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, &p, metav1.UpdateOptions{})
+			}
+		}
+	}()
+	start := time.Now()
+	_, res := collectNodeData(t, "--node-selector", "netdoctor.io/e2e="+name, "--image", image, "--timeout", "40s")
+	close(stop)
+	<-done
+	if res.ExitCode == 0 {
+		t.Fatalf("collect succeeded although the image cannot be pulled")
+	}
+	for _, want := range []string{"ImagePull", image, "--image", "--image-pull-secret"} {
+		if !strings.Contains(res.Stderr, want) {
+			t.Errorf("stderr does not mention %q: %s", want, res.Stderr)
+		}
+	}
+	if took := time.Since(start); took > 40*time.Second {
+		t.Errorf("took %s, want the answer within the 40s timeout", took)
+	}
+	// the pod on the fake node is gone too
+	eventually(t, 30*time.Second, "agent pod on "+name+" deleted", func() error {
+		pods, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: agentSelector})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		if len(pods.Items) > 0 {
+			return fmt.Errorf("%d agent pods left", len(pods.Items))
+		}
+		return nil
+	})
+	requireNoLeftovers(t, l)
+}
