@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: build test unit e2e docs bench lint
+.PHONY: build test unit e2e docs bench lint lab-build lab-up lab-down ndlab
 
 build:
 	$(GO) build -o bin/netdoctor ./cmd/netdoctor
@@ -25,3 +25,16 @@ docs:
 
 bench:
 	bash scripts/bench.sh
+
+# the lab (docs/lab.md): pinned binaries, then a running lab for manual work
+lab-build:
+	bash scripts/lab-build.sh
+
+ndlab:
+	$(GO) build -o bin/ndlab ./cmd/ndlab
+
+lab-up: lab-build ndlab build
+	bin/ndlab up --netdoctor bin/netdoctor
+
+lab-down: ndlab
+	bin/ndlab down
