@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -290,6 +291,9 @@ func (o *probeCmdOptions) run(ctx context.Context, g *globals, specs []probe.Spe
 	if clusterErr != nil && len(legs) == 0 {
 		return clusterErr
 	}
+	if clusterErr == nil {
+		clusterErr = legErrors(legs)
+	}
 	sortLegs(legs)
 	run := probe.Run{Target: o.target, At: o.now().UTC(), Legs: legs, Conclusion: probe.Conclude(legs)}
 	if run.Target == "" {
@@ -314,6 +318,25 @@ func (o *probeCmdOptions) run(ctx context.Context, g *globals, specs []probe.Spe
 		return errFindings
 	}
 	return nil
+}
+
+// skippedPrefix marks a leg the runner skipped on purpose (a Windows or
+// not-ready node): reported, but not an error of the run.
+const skippedPrefix = "skipped: "
+
+// legErrors returns an error naming the legs that could not run (other than
+// skipped ones), or nil.
+func legErrors(legs []probe.Leg) error {
+	var failed []string
+	for _, l := range legs {
+		if l.Error != "" && len(l.Series) == 0 && !strings.HasPrefix(l.Error, skippedPrefix) {
+			failed = append(failed, l.Label()+": "+l.Error)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d place(s) could not probe:\n  %s", len(failed), strings.Join(failed, "\n  "))
 }
 
 func fillLeg(leg *probe.Leg, p *probe.Prober, ctx context.Context, req probe.Request) {
@@ -369,7 +392,11 @@ func (o *probeCmdOptions) clusterLegs(ctx context.Context, g *globals, req probe
 					if ne, ok := e.(*runner.NodeError); ok {
 						node = ne.Node
 					}
-					legs = append(legs, probe.Leg{Place: place, Name: legName(place, node), Node: node, Error: e.Error()})
+					msg := e.Error()
+					if errors.Is(e, runner.ErrSkipped) {
+						msg = skippedPrefix + msg
+					}
+					legs = append(legs, probe.Leg{Place: place, Name: legName(place, node), Node: node, Error: msg})
 				}
 			}()
 		}

@@ -178,15 +178,21 @@ func (l Leg) State() LegState {
 
 // Conclude says where the fault is from the legs, the way seed 004 narrows
 // it down: from outside, then the node, then a pod on it.
-func Conclude(legs []Leg) Conclusion {
+func Conclude(legs []Leg) (c Conclusion) {
 	type legRes struct {
 		Leg
 		st LegState
 	}
 	var ran, outside, cluster []legRes
+	var notRun []string
 	for _, l := range legs {
 		st := l.State()
 		if st.Verdict == VerdictNotRun {
+			why := l.Error
+			if why == "" {
+				why = "no probe ran"
+			}
+			notRun = append(notRun, l.Label()+": did not run: "+why)
 			continue
 		}
 		r := legRes{l, st}
@@ -197,13 +203,19 @@ func Conclude(legs []Leg) Conclusion {
 			cluster = append(cluster, r)
 		}
 	}
-	c := Conclusion{Locus: LocusInconclusive}
+	c = Conclusion{Locus: LocusInconclusive}
 	for _, r := range ran {
 		c.Evidence = append(c.Evidence, fmt.Sprintf("%s: %s", r.Label(), r.st.Worst))
 		if r.st.Verdict == VerdictIntermittent {
 			c.Intermittent = true
 		}
 	}
+	c.Evidence = append(c.Evidence, notRun...)
+	defer func() {
+		if len(notRun) > 0 && len(ran) > 0 {
+			c.Summary += fmt.Sprintf(" (%d place(s) did not run and are not counted)", len(notRun))
+		}
+	}()
 	if len(ran) == 0 {
 		c.Summary = "no probe ran from any place"
 		return c
