@@ -53,11 +53,22 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(buildDir)
 	setupLab(ctx)
+	var release func()
+	if theLab != nil {
+		release = theLab.Use()
+	}
 	code := m.Run()
 	if theLab != nil {
 		cleanupSuitePods(ctx)
+		release()
 	}
 	if startedLab && os.Getenv("NDLAB_KEEP") == "" {
+		// Other test processes on this machine may have picked the lab up:
+		// let them finish (bounded) before taking it down.
+		for deadline := time.Now().Add(10 * time.Minute); len(theLab.OtherUsers()) > 0 && time.Now().Before(deadline); {
+			fmt.Println("e2e: waiting for other lab users:", theLab.OtherUsers())
+			time.Sleep(5 * time.Second)
+		}
 		if err := lab.Down(ctx, theLab.RunDir()); err != nil {
 			fmt.Fprintln(os.Stderr, "e2e: FAIL: lab down:", err)
 			code = 1

@@ -44,7 +44,7 @@ func newAgentCmd() *cobra.Command {
 			}
 			o.cfg.NodeIP, o.cfg.PodCIDR = ip, pfx
 			o.cfg.RegisterPodCIDR = o.registerPodCIDR
-			exe, err := os.Executable()
+			exe, err := os.Executable() // resolves the kubelet link to ndlab
 			if err != nil {
 				return err
 			}
@@ -68,6 +68,7 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&o.cfg.RunDir, "run-dir", "", "lab run dir")
 	f.StringVar(&o.cfg.BinDir, "bin-dir", "", "binaries dir")
 	f.StringVar(&o.cfg.ClusterDNS, "cluster-dns", "", "cluster DNS IP")
+	f.StringVar(&o.cfg.ClusterDomain, "cluster-domain", "cluster.local", "cluster DNS domain")
 	f.StringVar(&o.cfg.NodeResolvConf, "node-resolv-conf", "", "node resolv.conf")
 	f.StringVar(&o.cfg.KubeletVersion, "kubelet-version", "", "version to report")
 	return cmd

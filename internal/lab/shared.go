@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 )
 
@@ -76,4 +78,31 @@ func (l *Lab) Status(ctx context.Context) (Status, error) {
 	}
 	st.KubeDNSEndpoints, err = l.KubeDNSEndpoints(ctx)
 	return st, err
+}
+
+// Use records this process as a user of the lab (a file <run>/users/<pid>),
+// so a process that started the lab can wait for others before taking it
+// down. Call the returned function when done.
+func (l *Lab) Use() func() {
+	dir := filepath.Join(l.RunDir(), "users")
+	_ = os.MkdirAll(dir, 0o755)
+	p := filepath.Join(dir, strconv.Itoa(os.Getpid()))
+	_ = os.WriteFile(p, nil, 0o644)
+	return func() { _ = os.Remove(p) }
+}
+
+// OtherUsers lists live processes, other than this one, that called Use.
+func (l *Lab) OtherUsers() []int {
+	entries, _ := os.ReadDir(filepath.Join(l.RunDir(), "users"))
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if st := procState(pid); st != "" && st != "Z" {
+			out = append(out, pid)
+		}
+	}
+	return out
 }

@@ -135,6 +135,11 @@ func (l *Lab) prepareFiles() error {
 	if err := copyFile(c.Ndlab, filepath.Join(l.binDir(), "ndlab"), 0o755); err != nil {
 		return err
 	}
+	// Node agents run as "kubelet" so tools that look for the kubelet's
+	// process (and its --cluster-dns) find it.
+	if err := os.Symlink("ndlab", filepath.Join(l.binDir(), "kubelet")); err != nil {
+		return fmt.Errorf("link kubelet: %w", err)
+	}
 	// The pinned binaries are linked (or copied) so pods and processes use
 	// one directory that lives as long as the lab.
 	for _, b := range binaries {
@@ -294,10 +299,10 @@ func (l *Lab) startNodesAndHosts() error {
 	c := l.state.Config
 	ndlab := filepath.Join(l.binDir(), "ndlab")
 	for _, n := range l.state.Nodes {
-		args := []string{ndlab, "daemon", "agent",
+		args := []string{filepath.Join(l.binDir(), "kubelet"), "daemon", "agent",
 			"--node=" + n.Name, "--index=" + strconv.Itoa(n.Index), "--node-ip=" + n.IP, "--pod-cidr=" + n.PodCIDR,
 			"--netns=" + n.NetNS, "--kubeconfig=" + l.state.InternalKubeconfig, "--run-dir=" + c.RunDir,
-			"--bin-dir=" + l.binDir(), "--cluster-dns=" + ClusterDNSIP,
+			"--bin-dir=" + l.binDir(), "--cluster-dns=" + ClusterDNSIP, "--cluster-domain=" + ClusterDomain,
 			"--node-resolv-conf=" + filepath.Join(c.RunDir, "nodes", n.Name, "resolv.conf"),
 			"--kubelet-version=" + KubernetesVersion,
 		}

@@ -111,6 +111,7 @@ func (u *Upstream) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
+	m.Compress = true
 	if len(r.Question) != 1 {
 		m.Rcode = dns.RcodeFormatError
 		_ = w.WriteMsg(m)
