@@ -210,6 +210,7 @@ func (c *context) applianceRoute(r *finding.Result, rt *azr.RouteTable, def azr.
 			stuck = append(stuck, o)
 		}
 	}
+	sort.SliceStable(stuck, func(i, j int) bool { return stuck[i].synSent > stuck[j].synSent })
 	for _, o := range stuck {
 		ev = append(ev, fmt.Sprintf("%s: %d flows in SYN_SENT (%d established) from %s, through appliance %s", o.dst, o.synSent, o.est, strings.Join(sortedKeys(o.nodes), ", "), nva))
 	}
