@@ -384,29 +384,12 @@ func runDNSProbe(ctx context.Context, r dnsRunner, plan dnsanalyze.ProbePlan, sp
 		go func() {
 			defer wg.Done()
 			var inner sync.WaitGroup
-			if pl.view == "pod" && !plan.UpstreamKnown && len(spec.UpstreamResolvConf) > 0 {
-				// Only a node-view agent can read the node's resolv.conf.
-				up := dnsprobe.Spec{ResolvConf: "-", UpstreamResolvConf: spec.UpstreamResolvConf, Count: spec.Count, RatePerHop: spec.RatePerHop,
-					TimeoutMS: spec.TimeoutMS, MaxDurationMS: spec.MaxDurationMS, Types: spec.Types, Transports: spec.Transports}
-				for _, n := range spec.Names {
-					if n.Kind == dnsprobe.KindExternal {
-						up.Names = append(up.Names, n)
-					}
-				}
-				if len(up.Names) > 0 {
-					inner.Add(1)
-					go func() {
-						defer inner.Done()
-						npl := dnsPlace{where: "node " + pl.target.Node, view: "node"}
-						resp, err := r.Run(ctx, runner.Target{Node: pl.target.Node, HostNetwork: true}, request(up))
-						if err == nil {
-							results[i].upstream, err = decode(resp, npl)
-						}
-						if err != nil {
-							results[i].upstream = &dnsprobe.Result{Notes: []string{"upstream from " + npl.where + ": " + err.Error()}}
-						}
-					}()
-				}
+			if pl.view == "pod" && !plan.UpstreamKnown {
+				inner.Add(1)
+				go func() {
+					defer inner.Done()
+					results[i].upstream = probeUpstreamAsCoreDNS(ctx, r, spec, pl, request, decode)
+				}()
 			}
 			podSpec := spec
 			podSpec.UpstreamResolvConf = nil
@@ -431,14 +414,79 @@ func runDNSProbe(ctx context.Context, r dnsRunner, plan dnsanalyze.ProbePlan, sp
 					res.Hops = append(res.Hops, h)
 				}
 			}
-			for _, n := range o.upstream.Notes {
-				res.Notes = append(res.Notes, "node view: "+n)
-			}
+			res.Notes = append(res.Notes, o.upstream.Notes...)
 		}
 		obs.Runs = append(obs.Runs, *res)
 	}
 	sortRuns(obs)
 	return obs
+}
+
+// probeUpstreamAsCoreDNS probes the upstream the way CoreDNS reaches it
+// when it forwards to /etc/resolv.conf: from an agent beside a CoreDNS pod
+// (dnsPolicy Default: the resolv.conf CoreDNS has, and its network path),
+// else from the node's network reading the host's resolv.conf.
+func probeUpstreamAsCoreDNS(ctx context.Context, r dnsRunner, spec dnsprobe.Spec, pl dnsPlace,
+	request func(dnsprobe.Spec) agent.Request, decode func(agent.Response, dnsPlace) (*dnsprobe.Result, error)) *dnsprobe.Result {
+	up := dnsprobe.Spec{ResolvConf: "-", Count: spec.Count, RatePerHop: spec.RatePerHop,
+		TimeoutMS: spec.TimeoutMS, MaxDurationMS: spec.MaxDurationMS, Types: spec.Types, Transports: spec.Transports}
+	for _, n := range spec.Names {
+		if n.Kind == dnsprobe.KindExternal {
+			up.Names = append(up.Names, n)
+		}
+	}
+	if len(up.Names) == 0 {
+		return nil
+	}
+	var coreDNS []dnsprobe.Hop
+	for _, h := range spec.Hops {
+		if h.Name == dnsprobe.HopCoreDNS && h.Pod != "" {
+			coreDNS = append(coreDNS, h)
+		}
+	}
+	// Prefer the CoreDNS pod on the probe's node.
+	sort.SliceStable(coreDNS, func(a, b int) bool { return coreDNS[a].Node == pl.target.Node && coreDNS[b].Node != pl.target.Node })
+	var notes []string
+	type attempt struct {
+		pl    dnsPlace
+		files []string
+	}
+	var attempts []attempt
+	if len(coreDNS) > 0 {
+		c := coreDNS[0]
+		attempts = append(attempts, attempt{dnsPlace{where: "beside CoreDNS pod " + c.Pod, view: "pod", pod: c.Pod, target: runner.Target{Node: c.Node, BesidePod: c.Pod}}, []string{"/etc/resolv.conf"}})
+	}
+	if len(spec.UpstreamResolvConf) > 0 {
+		attempts = append(attempts, attempt{dnsPlace{where: "node " + pl.target.Node, view: "node", target: runner.Target{Node: pl.target.Node, HostNetwork: true}}, spec.UpstreamResolvConf})
+	}
+	for _, a := range attempts {
+		s := up
+		s.UpstreamResolvConf = a.files
+		resp, err := r.Run(ctx, a.pl.target, request(s))
+		var res *dnsprobe.Result
+		if err == nil {
+			res, err = decode(resp, a.pl)
+		}
+		if err != nil {
+			notes = append(notes, "upstream from "+a.pl.where+": "+err.Error())
+			continue
+		}
+		found := false
+		for i := range res.Hops {
+			if res.Hops[i].Hop.Name == dnsprobe.HopUpstream {
+				found = true
+			}
+		}
+		if found {
+			for i, n := range res.Notes {
+				res.Notes[i] = a.pl.where + ": " + n
+			}
+			res.Notes = append(notes, append(res.Notes, "upstream probed from "+a.pl.where)...)
+			return res
+		}
+		notes = append(notes, fmt.Sprintf("upstream from %s: no nameserver found (%s)", a.pl.where, strings.Join(res.Notes, "; ")))
+	}
+	return &dnsprobe.Result{Notes: notes}
 }
 
 func sortRuns(obs *dnsprobe.Observations) {

@@ -49,11 +49,21 @@ func loopbackDNS(t *testing.T, externalRcode int, silent bool) string {
 		}
 		_ = w.WriteMsg(m)
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// UDP and TCP on the same port; retry when the TCP port is taken.
+	var (
+		pc  net.PacketConn
+		l   net.Listener
+		err error
+	)
+	for i := 0; i < 20; i++ {
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if l, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		pc.Close()
 	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +85,8 @@ func loopbackDNS(t *testing.T, externalRcode int, silent bool) string {
 // the mapped upstream.
 type loopbackRunner struct {
 	t        *testing.T
+	// refuseBeside fails agent pods beside another pod (no RBAC there).
+	refuseBeside bool
 	addrs    map[string]string // cluster IP -> 127.0.0.1:port
 	upstream string            // the node's resolv.conf nameserver
 	mu       sync.Mutex
@@ -85,6 +97,9 @@ func (r *loopbackRunner) Run(ctx context.Context, tgt runner.Target, req agent.R
 	r.mu.Lock()
 	r.targets = append(r.targets, tgt)
 	r.mu.Unlock()
+	if r.refuseBeside && tgt.BesidePod != "" {
+		return agent.Response{}, fmt.Errorf("pods is forbidden: cannot create resource \"pods\" in namespace \"kube-system\"")
+	}
 	var spec dnsprobe.Spec
 	if err := json.Unmarshal(req.Spec, &spec); err != nil {
 		return agent.Response{}, err
@@ -169,10 +184,28 @@ func TestDNSCommandHealthy(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	// A pod-view run and, for the upstream behind /etc/resolv.conf, a
-	// node-view run on the same node.
-	if len(r.targets) != 2 || r.targets[0].Node != r.targets[1].Node || r.targets[0].HostNetwork == r.targets[1].HostNetwork {
-		t.Errorf("targets: got %+v, want one pod view and one node view on the same node", r.targets)
+	// A pod-view run and, for the upstream behind /etc/resolv.conf, a run
+	// beside the CoreDNS pod of the same node (its resolv.conf and path).
+	if len(r.targets) != 2 || r.targets[1].BesidePod != "kube-system/coredns-5d78c9869d-2xkqp" || r.targets[0].Node != r.targets[1].Node {
+		t.Errorf("targets: got %+v, want a pod view and a run beside the CoreDNS pod on the same node", r.targets)
+	}
+}
+
+func TestDNSCommandUpstreamFromNodeWhenBesideIsRefused(t *testing.T) {
+	r := &loopbackRunner{t: t, refuseBeside: true, upstream: "192.0.2.53", addrs: map[string]string{
+		"10.0.0.10": loopbackDNS(t, 0, false), "10.244.0.5": loopbackDNS(t, 0, false), "10.244.1.5": loopbackDNS(t, 0, false), "192.0.2.53": loopbackDNS(t, 0, false),
+	}}
+	out, err := runDNSCmd(t, r, "--name", "www.example.com", "--count", "2", "--query-timeout", "300ms")
+	if err != nil {
+		t.Fatalf("got error %v, want none\n%s", err, out)
+	}
+	if len(r.targets) != 3 || !r.targets[2].HostNetwork {
+		t.Errorf("targets: got %+v, want the node view after the refused run beside CoreDNS", r.targets)
+	}
+	for _, want := range []string{"192.0.2.53  external", "upstream from beside CoreDNS pod kube-system/coredns-5d78c9869d-2xkqp: pods is forbidden", "upstream probed from node aks-nodepool1-0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }
 
