@@ -50,6 +50,9 @@ type podRun struct {
 	ctx        context.Context
 	cancel     context.CancelFunc
 	pod        *corev1.Pod
+	// setupDone closes when startPod has finished setting the pod up, so a
+	// teardown never races the setup.
+	setupDone chan struct{}
 }
 
 // ctrRun is one container of a pod.
@@ -136,7 +139,7 @@ func (a *Agent) onPod(ctx context.Context, pod *corev1.Pod) {
 			return
 		}
 		pctx, cancel := context.WithCancel(ctx)
-		pr = &podRun{uid: pod.UID, ns: pod.Namespace, name: pod.Name, ctx: pctx, cancel: cancel, pod: pod.DeepCopy()}
+		pr = &podRun{uid: pod.UID, ns: pod.Namespace, name: pod.Name, ctx: pctx, cancel: cancel, pod: pod.DeepCopy(), setupDone: make(chan struct{})}
 		a.pods[string(pod.UID)] = pr
 		a.mu.Unlock()
 		go a.startPod(pr, pod.DeepCopy())
@@ -218,6 +221,7 @@ func (a *Agent) gateway() netip.Addr { return a.cfg.PodCIDR.Masked().Addr().Next
 
 func (a *Agent) startPod(pr *podRun, pod *corev1.Pod) {
 	err := a.setupPod(pr, pod)
+	close(pr.setupDone)
 	if err != nil {
 		a.logf("pod %s/%s: %v", pod.Namespace, pod.Name, err)
 		pr.mu.Lock()
@@ -794,6 +798,11 @@ func (a *Agent) finalizeDelete(ctx context.Context, ns, name string, uid types.U
 
 // teardownPod kills the pod's processes and removes its network namespace.
 func (a *Agent) teardownPod(pr *podRun, grace time.Duration) {
+	select {
+	case <-pr.setupDone:
+	case <-time.After(60 * time.Second):
+		a.logf("pod %s/%s: setup still running after 60s, tearing down anyway", pr.ns, pr.name)
+	}
 	pr.mu.Lock()
 	if pr.stopped {
 		pr.mu.Unlock()
