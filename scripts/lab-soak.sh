@@ -25,7 +25,7 @@ for i in $(seq 1 "$n"); do
   "$ndlab" down >/dev/null
   t2=$(date +%s.%N)
   now="$(count)"
-  printf 'cycle %2d: up %5.1fs down %4.1fs  %s\n' "$i" "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1" | bc)" "$now"
+  printf 'cycle %2d: up %5.1fs down %4.1fs  %s\n' "$i" "$(awk "BEGIN{print $t1-$t0}")" "$(awk "BEGIN{print $t2-$t1}")" "$now"
   if [ "$now" != "$before" ]; then
     echo "LEAK after cycle $i: before [$before] now [$now]"
     exit 1
