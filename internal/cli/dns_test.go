@@ -84,13 +84,13 @@ func loopbackDNS(t *testing.T, externalRcode int, silent bool) string {
 // sent beyond loopback. The node view's upstream discovery is replaced by
 // the mapped upstream.
 type loopbackRunner struct {
-	t        *testing.T
+	t *testing.T
 	// refuseBeside fails agent pods beside another pod (no RBAC there).
 	refuseBeside bool
-	addrs    map[string]string // cluster IP -> 127.0.0.1:port
-	upstream string            // the node's resolv.conf nameserver
-	mu       sync.Mutex
-	targets  []runner.Target
+	addrs        map[string]string // cluster IP -> 127.0.0.1:port
+	upstream     string            // the node's resolv.conf nameserver
+	mu           sync.Mutex
+	targets      []runner.Target
 }
 
 func (r *loopbackRunner) Run(ctx context.Context, tgt runner.Target, req agent.Request) (agent.Response, error) {
