@@ -14,6 +14,7 @@ import (
 type probeOptions struct {
 	enabled bool
 	dns     dnsProbeFlags
+	egress  egressProbeFlags
 	// fs is the command's flag set: the agent flags (--image, --timeout...)
 	// are registered once per command, by whoever comes first.
 	fs    *pflag.FlagSet
@@ -33,11 +34,13 @@ type clusterProbe struct {
 // per probe kind.
 var clusterProbes = []clusterProbe{
 	{name: "dns", run: runDiagnoseDNS},
+	{name: "egress", run: runDiagnoseEgress},
 }
 
 func (o *probeOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.enabled, "probe", false, "also run active probes from inside the cluster (creates short-lived, labelled agent pods and removes them)")
 	addDNSProbeFlags(fs, &o.dns, "probe-dns-")
+	addEgressProbeFlags(fs, &o.egress)
 	o.fs = fs
 	if fs.Lookup("image") == nil {
 		o.agent.addFlags(fs)

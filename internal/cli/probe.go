@@ -17,16 +17,23 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netdoctor/netdoctor/internal/agent"
 	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/runner"
+	"github.com/netdoctor/netdoctor/internal/snapshot"
 )
 
-// legRunner runs an agent request in the cluster; *runner.Runner is one.
-type legRunner interface {
+// agentRunner runs one agent request in the cluster.
+type agentRunner interface {
 	Run(ctx context.Context, t runner.Target, req agent.Request) (agent.Response, error)
+}
+
+// legRunner runs agent requests in the cluster; *runner.Runner is one.
+type legRunner interface {
+	agentRunner
 	RunAll(ctx context.Context, hostNetwork bool, req agent.Request) ([]agent.Response, []error)
 	Close(ctx context.Context) error
 }
@@ -460,7 +467,7 @@ func lookupPodNode(ctx context.Context, g *globals, ns, name string) (string, er
 	return pod.Spec.NodeName, nil
 }
 
-func runLeg(ctx context.Context, r legRunner, place probe.Place, t runner.Target, req agent.Request) probe.Leg {
+func runLeg(ctx context.Context, r agentRunner, place probe.Place, t runner.Target, req agent.Request) probe.Leg {
 	resp, err := r.Run(ctx, t, req)
 	if err != nil {
 		return probe.Leg{Place: place, Name: legName(place, t.Node), Node: t.Node, Error: err.Error()}
@@ -572,4 +579,61 @@ func httpNote(s probe.Series) string {
 		}
 	}
 	return ""
+}
+
+// egressProbeFlags are diagnose --probe's egress targets.
+type egressProbeFlags struct {
+	targets []string
+	count   int
+}
+
+func addEgressProbeFlags(fs *pflag.FlagSet, f *egressProbeFlags) {
+	fs.StringArrayVar(&f.targets, "probe-egress", nil, "with --probe: probe this outbound target (HOST:PORT, or an http(s) URL) from a node and a pod on it, for the egress checks (repeatable)")
+	fs.IntVar(&f.count, "probe-egress-count", 10, "with --probe-egress: attempts per probe")
+}
+
+// runDiagnoseEgress is diagnose --probe's egress probe: every
+// --probe-egress target from a node (hostNetwork) and a pod on it, written
+// as probes/egress.json.
+func runDiagnoseEgress(ctx context.Context, o *probeOptions, r dnsRunner, snap *snapshot.Snapshot) ([]byte, error) {
+	f := o.egress
+	if len(f.targets) == 0 {
+		return nil, fmt.Errorf("no --probe-egress target given")
+	}
+	node := pickProbeNode(snap)
+	if node == "" {
+		return nil, fmt.Errorf("no ready Linux node to run the egress probe on")
+	}
+	file := probe.File{SchemaVersion: probe.FileSchema, FirewallReturnPorts: probe.DefaultFirewallReturnPorts}
+	for _, t := range f.targets {
+		po := &probeCmdOptions{count: f.count, interval: probe.DefaultInterval, timeout: probe.DefaultTimeout, icmp: true,
+			cluster: true, firewallPorts: probe.DefaultFirewallReturnPorts, output: "json"}
+		if strings.HasPrefix(t, "http://") || strings.HasPrefix(t, "https://") {
+			po.httpURL = t
+			if u, err := url.Parse(t); err == nil && u.Hostname() != "" {
+				port := u.Port()
+				if port == "" {
+					port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+				}
+				po.target = net.JoinHostPort(u.Hostname(), port)
+			}
+		} else {
+			po.target = t
+		}
+		specs, err := po.validate()
+		if err != nil {
+			return nil, fmt.Errorf("--probe-egress %q: %w", t, err)
+		}
+		spec, err := json.Marshal(probe.Request{Probes: specs})
+		if err != nil {
+			return nil, fmt.Errorf("encode probe request: %w", err)
+		}
+		req := agent.Request{Kind: probe.AgentKind, Spec: spec}
+		legs := []probe.Leg{
+			runLeg(ctx, r, probe.PlaceNode, runner.Target{Node: node, HostNetwork: true}, req),
+			runLeg(ctx, r, probe.PlacePod, runner.Target{Node: node}, req),
+		}
+		file.Runs = append(file.Runs, probe.Run{Target: t, At: snap.Now().UTC(), Legs: legs, Conclusion: probe.Conclude(legs)})
+	}
+	return json.MarshalIndent(file, "", "  ")
 }

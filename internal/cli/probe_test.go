@@ -9,12 +9,15 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/netdoctor/netdoctor/internal/agent"
 	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/runner"
+	"github.com/netdoctor/netdoctor/internal/snapshot"
 )
 
 // loopbackServer accepts TCP connections on 127.0.0.1 and returns its
@@ -93,7 +96,9 @@ func (l *localRunner) Run(ctx context.Context, t runner.Target, req agent.Reques
 			return agent.Response{}, err
 		}
 		for i := range r.Probes {
-			r.Probes[i].Target = l.refused
+			if r.Probes[i].Kind == probe.KindTCP {
+				r.Probes[i].Target = l.refused
+			}
 		}
 		spec, _ = json.Marshal(r)
 	}
@@ -236,4 +241,27 @@ func (r *refuseAll) Run(ctx context.Context, t runner.Target, req agent.Request)
 	t.HostNetwork = false
 	resp, err := r.localRunner.Run(ctx, t, req)
 	return resp, err
+}
+
+func TestDiagnoseEgressProbe(t *testing.T) {
+	open, closed := loopbackServer(t)
+	snap := &snapshot.Snapshot{Nodes: []corev1.Node{{
+		ObjectMeta: metav1.ObjectMeta{Name: "node-1"},
+		Status:     corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}},
+	}}}
+	o := &probeOptions{egress: egressProbeFlags{targets: []string{open}, count: 2}}
+	b, err := runDiagnoseEgress(context.Background(), o, &localRunner{refused: closed}, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f probe.File
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Runs) != 1 || len(f.Runs[0].Legs) != 2 || f.Runs[0].Conclusion.Locus != probe.LocusPod {
+		t.Errorf("file = %s, want one run with a node and a pod leg, failing in the pod", b)
+	}
+	if _, err := runDiagnoseEgress(context.Background(), &probeOptions{}, &localRunner{}, snap); err == nil || !strings.Contains(err.Error(), "--probe-egress") {
+		t.Errorf("no targets: err = %v, want one naming --probe-egress", err)
+	}
 }
