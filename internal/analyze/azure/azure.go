@@ -92,6 +92,7 @@ type context struct {
 	nodeIPs      map[string]netip.Addr
 	byIP         map[netip.Addr]string
 	conns        map[string]connSummary
+	observed     *[]observedDest
 	connErrs     []string
 	clusterName  string
 	clusterRG    string

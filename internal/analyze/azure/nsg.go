@@ -71,7 +71,7 @@ func (c *context) checkNSG(r *finding.Result) {
 	var found []denied
 	seenRule := map[string]bool{}
 	var unknown []string
-	add := func(f azr.Flow, why string, sev finding.Severity) {
+	add := func(f azr.Flow, why func() string, sev finding.Severity) {
 		v := azr.EffectiveOutbound(nic, subnet, f, env)
 		switch v.Access {
 		case azr.Deny:
@@ -84,21 +84,22 @@ func (c *context) checkNSG(r *finding.Result) {
 				for i := range found {
 					if found[i].verdict.Decider != nil && found[i].verdict.Decider.NSG+"/"+found[i].verdict.Decider.Rule.Name == key {
 						if sev.Rank() > found[i].sev.Rank() {
-							found[i].sev, found[i].why, found[i].flow = sev, why, f
+							found[i].sev, found[i].why, found[i].flow = sev, why(), f
 						}
 					}
 				}
 				return
 			}
 			seenRule[key] = true
-			found = append(found, denied{f, v, why, sev})
+			found = append(found, denied{f, v, why(), sev})
 		case azr.Unknown:
 			unknown = append(unknown, fmt.Sprintf("%s: %s at %s", f, v.Reason, v.Decider))
 		}
 	}
 	// Traffic the nodes need.
 	for _, req := range required {
-		add(azr.Flow{Src: src, Dst: azr.SamplePublicIP, DstPort: req.port, Protocol: req.prot}, "AKS nodes need "+req.what, finding.Critical)
+		what := req.what
+		add(azr.Flow{Src: src, Dst: azr.SamplePublicIP, DstPort: req.port, Protocol: req.prot}, func() string { return "AKS nodes need " + what }, finding.Critical)
 	}
 	// Traffic the nodes send (connections.json), stuck or not.
 	for _, o := range c.observedPublic() {
@@ -107,7 +108,9 @@ func (c *context) checkNSG(r *finding.Result) {
 			sev = finding.Critical
 		}
 		add(azr.Flow{Src: src, Dst: o.dst.Addr(), DstPort: int(o.dst.Port()), Protocol: "Tcp"},
-			fmt.Sprintf("nodes %s hold flows to %s (%d in SYN_SENT)", strings.Join(sortedKeys(o.nodes), ", "), o.dst, o.synSent), sev)
+			func() string {
+				return fmt.Sprintf("nodes %s hold flows to %s (%d in SYN_SENT)", nodesText(o.nodes), o.dst, o.synSent)
+			}, sev)
 	}
 	// Every custom outbound deny rule, on a sample flow it covers: does it
 	// decide for traffic from the nodes?
@@ -128,7 +131,7 @@ func (c *context) checkNSG(r *finding.Result) {
 			if !azr.IsPrivate(f.Dst) {
 				sev = finding.Critical // outbound to the Internet from the nodes
 			}
-			add(f, "the rule denies outbound traffic from the node subnet", sev)
+			add(f, func() string { return "the rule denies outbound traffic from the node subnet" }, sev)
 		}
 	}
 	if len(found) == 0 {

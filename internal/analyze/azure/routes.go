@@ -43,6 +43,9 @@ type observedDest struct {
 }
 
 func (c *context) observedPublic() []observedDest {
+	if c.observed != nil {
+		return *c.observed
+	}
 	agg := map[netip.AddrPort]*observedDest{}
 	for node, cs := range c.conns {
 		for _, d := range cs.Destinations {
@@ -64,8 +67,18 @@ func (c *context) observedPublic() []observedDest {
 	for _, o := range agg {
 		out = append(out, *o)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].dst.String() < out[j].dst.String() })
+	sort.Slice(out, func(i, j int) bool { return out[i].dst.Compare(out[j].dst) < 0 })
+	c.observed = &out
 	return out
+}
+
+// nodesText names up to maxShown nodes of a set, sorted, and how many more.
+func nodesText(m map[string]bool) string {
+	names := sortedKeys(m)
+	if len(names) > maxShown {
+		return fmt.Sprintf("%s and %d more", strings.Join(names[:maxShown], ", "), len(names)-maxShown)
+	}
+	return strings.Join(names, ", ")
 }
 
 // checkRoutes is EGR002: blackholes, the default route to an appliance,
@@ -115,7 +128,7 @@ func (c *context) checkRoutes(r *finding.Result) {
 		for _, o := range c.observedPublic() {
 			d, _ := azr.Lookup(rt, c.vnet, o.dst.Addr())
 			if d.Route != nil && d.Route.Name == rte.Name {
-				affected = append(affected, fmt.Sprintf("%s: %d flows in SYN_SENT, %d established, from %s", o.dst, o.synSent, o.est, strings.Join(sortedKeys(o.nodes), ", ")))
+				affected = append(affected, fmt.Sprintf("%s: %d flows in SYN_SENT, %d established, from %s", o.dst, o.synSent, o.est, nodesText(o.nodes)))
 			}
 		}
 		sev := finding.Critical
@@ -212,7 +225,7 @@ func (c *context) applianceRoute(r *finding.Result, rt *azr.RouteTable, def azr.
 	}
 	sort.SliceStable(stuck, func(i, j int) bool { return stuck[i].synSent > stuck[j].synSent })
 	for _, o := range stuck {
-		ev = append(ev, fmt.Sprintf("%s: %d flows in SYN_SENT (%d established) from %s, through appliance %s", o.dst, o.synSent, o.est, strings.Join(sortedKeys(o.nodes), ", "), nva))
+		ev = append(ev, fmt.Sprintf("%s: %d flows in SYN_SENT (%d established) from %s, through appliance %s", o.dst, o.synSent, o.est, nodesText(o.nodes), nva))
 	}
 	if len(stuck) > 0 && title == "" {
 		sev, title = finding.Warning, fmt.Sprintf("connections through appliance %s are not answered (%s)", nva, stuck[0].dst)

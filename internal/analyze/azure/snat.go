@@ -181,7 +181,7 @@ func (c *context) checkSNAT(r *finding.Result) {
 			title = fmt.Sprintf("SNAT ports near exhaustion (over %.0f%%) on %s", nearExhaustion*100, strings.Join(names, ", "))
 		}
 		for _, d := range c.topDestinations(hot) {
-			ev = append(ev, fmt.Sprintf("top destination %s: %d flows (%d SYN_SENT) from %s", d.dst, d.flows, d.syn, strings.Join(sortedKeys(d.nodes), ", ")))
+			ev = append(ev, fmt.Sprintf("top destination %s: %d flows (%d SYN_SENT) from %s", d.dst, d.flows, d.syn, nodesText(d.nodes)))
 		}
 		ev = append(ev, c.topPods(hot)...)
 	}
@@ -491,7 +491,7 @@ func (c *context) checkNATSNAT(r *finding.Result) {
 	var ev []string
 	var nodes []string
 	for _, h := range hot {
-		ev = append(ev, fmt.Sprintf("%d flows to %s (%d SYN_SENT) from %s", h.flows, h.dst, h.syn, strings.Join(sortedKeys(h.nodes), ", ")))
+		ev = append(ev, fmt.Sprintf("%d flows to %s (%d SYN_SENT) from %s", h.flows, h.dst, h.syn, nodesText(h.nodes)))
 		nodes = append(nodes, sortedKeys(h.nodes)...)
 	}
 	title := fmt.Sprintf("NAT gateway %s near SNAT exhaustion towards %s", ng.Name, hot[0].dst)
