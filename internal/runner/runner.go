@@ -501,10 +501,16 @@ func (r *Runner) ensureNamespace(ctx context.Context) error {
 	defer r.mu.Unlock()
 	nsc := r.client.CoreV1().Namespaces()
 	ns, err := nsc.Get(ctx, r.opts.Namespace, metav1.GetOptions{})
-	if err == nil {
-		if ns.DeletionTimestamp != nil {
-			return fmt.Errorf("namespace %s is being deleted; retry in a moment", r.opts.Namespace)
+	// An earlier run's namespace may still be terminating: wait for it.
+	for err == nil && ns.DeletionTimestamp != nil {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("namespace %s is still being deleted (by an earlier run): %w", r.opts.Namespace, ctx.Err())
+		case <-time.After(r.opts.PollInterval):
 		}
+		ns, err = nsc.Get(ctx, r.opts.Namespace, metav1.GetOptions{})
+	}
+	if err == nil {
 		return nil
 	}
 	if !isNotFound(err) {
