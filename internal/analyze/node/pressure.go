@@ -95,7 +95,10 @@ func metrics(s *snapshot.Snapshot, res *finding.Result) {
 	if !okN && !okP {
 		reason := "metrics not collected"
 		if r, ok := s.Skipped(MetricsResource); ok {
-			reason = "metrics API not available: " + r
+			reason = r
+			if !strings.HasPrefix(r, "metrics API") {
+				reason = "metrics API not available: " + r
+			}
 		}
 		res.Check(CheckMetrics, finding.Skipped, reason)
 		return
