@@ -9,9 +9,10 @@ var serviceEntries = []Entry{
 		Severity: Critical,
 		Meaning: "The Service is of type LoadBalancer but status.loadBalancer.ingress is empty: clients outside the cluster have no address to reach it. " +
 			"The cloud provider's LB ensurer (the service controller in kube-controller-manager or cloud-controller-manager) writes what it tried and why it failed as events on the Service (EnsuringLoadBalancer, SyncLoadBalancerFailed). " +
-			"On Azure the failures fall into a few causes: the cluster identity lacks a permission on a network resource, a requested IP or public IP does not exist or sits in another resource group, a wrong internal-subnet annotation, a quota or limit reached, throttling or a conflicting operation (transient), or a conflicting frontend, rule or probe on the load balancer. " +
-			"With no events at all, no cloud controller acted on the Service.",
-		Fix:   "Read the classified cause and its fix in the finding. Confirm with 'kubectl describe service NAME' and the Activity log of the load balancer resource in the node resource group.",
+			"On Azure the failures fall into a few causes: the cluster identity lacks a permission on a network resource (AuthorizationFailed, LinkedAuthorizationFailed), its credentials expired, a requested IP or public IP does not exist or sits in another resource group, a wrong internal-subnet annotation or private IP, a quota or limit reached, a public IP of the wrong SKU, throttling (HTTP 429) or a concurrent operation (both transient), or a conflicting frontend, rule or probe on the load balancer. " +
+			"With no events at all, no cloud controller acted on the Service (no cloud provider, or its controller is down); with spec.loadBalancerClass another controller owns it.",
+		Fix: "The finding names the cause read from the latest failure event (the Azure error code first) and the commands that fix it: a role assignment for the identity, action and scope the error quotes; the resource group of a requested public IP (annotation service.beta.kubernetes.io/azure-load-balancer-resource-group); an existing subnet for service.beta.kubernetes.io/azure-load-balancer-internal-subnet; usage against quota; or waiting out throttling and concurrent operations. " +
+			"Confirm with 'kubectl describe service -n NS NAME' and the Activity log of the node resource group. docs/loadbalancers.md lists every cause with real messages.",
 		Seeds: []string{"000_feb3c2f47c7a686a.txt", "001_d6f9ca48b5f6b863.txt"},
 	},
 	{
