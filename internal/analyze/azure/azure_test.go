@@ -91,12 +91,13 @@ func TestOutboundNamesTheCause(t *testing.T) {
 		name     string
 		code     string
 		severity finding.Severity
-		contains []string // in title, subjects or evidence
+		contains []string // in title, subjects, evidence or remediation
 	}{
 		{"snat-exhausted", "EGR001", finding.Critical, []string{"aks-nodepool1-22064185-vmss000000", "20.50.2.3:443", "pod shop/checkout-7d9f8b6c5-x2x8q", "Used SNAT Ports 1016 of Allocated 1024"}},
 		{"snat-over-allocation", "EGR001", finding.Critical, []string{"InvalidLoadBalancerProfileAllocatedOutboundPorts", "Total node count 4 requires 84000 ports but only 64000 ports are available given 1 outbound public IPs"}},
 		{"udr-blackhole", "EGR002", finding.Critical, []string{"block-partner", "203.0.113.0/24", "203.0.113.50:443: 12 flows in SYN_SENT"}},
 		{"udr-blackhole", "EGR002", finding.Warning, []string{"10.0.2.4", "198.51.100.20:443"}},
+		{"udr-appliance-probe", "EGR002", finding.Warning, []string{"10.0.2.4", "198.51.100.80:80: probe from node aks-nodepool1-22064185-vmss000000: persistent timeout", "--address-prefix 198.51.100.80/32 --next-hop-type Internet"}},
 		{"nsg-deny", "EGR003", finding.Critical, []string{"deny-partner-api", "priority 200", "port 8443"}},
 		{"nat-gateway-unassociated", "EGR005", finding.Critical, []string{"aks-subnet", "aks-natgw"}},
 		{"nat-gateway-unassociated", "EGR005", finding.Warning, []string{"7200 s", "idle for 4 min"}},
@@ -113,7 +114,7 @@ func TestOutboundNamesTheCause(t *testing.T) {
 			if match == nil {
 				t.Fatalf("got findings %v, want a %s %s", codes(r), tt.severity, tt.code)
 			}
-			text := match.Title + "\n" + strings.Join(match.Evidence, "\n")
+			text := match.Title + "\n" + strings.Join(match.Evidence, "\n") + "\n" + strings.Join(match.Remediation, "\n")
 			for _, s := range match.Subjects {
 				text += "\n" + s.String()
 			}

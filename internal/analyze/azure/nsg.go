@@ -104,13 +104,11 @@ func (c *context) checkNSG(r *finding.Result) {
 	// Traffic the nodes send (connections.json), stuck or not.
 	for _, o := range c.observedPublic() {
 		sev := finding.Warning
-		if o.synSent > 0 {
+		if o.failing() {
 			sev = finding.Critical
 		}
 		add(azr.Flow{Src: src, Dst: o.dst.Addr(), DstPort: int(o.dst.Port()), Protocol: "Tcp"},
-			func() string {
-				return fmt.Sprintf("nodes %s hold flows to %s (%d in SYN_SENT)", nodesText(o.nodes), o.dst, o.synSent)
-			}, sev)
+			func() string { return strings.Join(o.describe(""), "; ") }, sev)
 	}
 	// Every custom outbound deny rule, on a sample flow it covers: does it
 	// decide for traffic from the nodes?

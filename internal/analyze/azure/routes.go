@@ -40,6 +40,24 @@ type observedDest struct {
 	synSent int
 	est     int
 	nodes   map[string]bool
+	// probes is the evidence of failed probes to this destination.
+	probes []string
+}
+
+// failing reports whether the destination shows a failure: flows stuck in
+// SYN_SENT or a failed probe.
+func (o observedDest) failing() bool { return o.synSent > 0 || len(o.probes) > 0 }
+
+// describe is the evidence line of a failing destination.
+func (o observedDest) describe(via string) []string {
+	var out []string
+	if o.synSent > 0 || o.est > 0 {
+		out = append(out, fmt.Sprintf("%s: %d flows in SYN_SENT, %d established, from %s%s", o.dst, o.synSent, o.est, nodesText(o.nodes), via))
+	}
+	for _, p := range o.probes {
+		out = append(out, fmt.Sprintf("%s: %s%s", o.dst, p, via))
+	}
+	return out
 }
 
 func (c *context) observedPublic() []observedDest {
@@ -62,6 +80,20 @@ func (c *context) observedPublic() []observedDest {
 			o.est += d.Established
 			o.nodes[node] = true
 		}
+	}
+	for _, fp := range c.failedProbes() {
+		if azr.IsPrivate(fp.dst.Addr()) {
+			continue
+		}
+		o := agg[fp.dst]
+		if o == nil {
+			o = &observedDest{dst: fp.dst, nodes: map[string]bool{}}
+			agg[fp.dst] = o
+		}
+		for n := range fp.nodes {
+			o.nodes[n] = true
+		}
+		o.probes = append(o.probes, fp.what...)
 	}
 	out := make([]observedDest, 0, len(agg))
 	for _, o := range agg {
@@ -127,8 +159,8 @@ func (c *context) checkRoutes(r *finding.Result) {
 		var affected []string
 		for _, o := range c.observedPublic() {
 			d, _ := azr.Lookup(rt, c.vnet, o.dst.Addr())
-			if d.Route != nil && d.Route.Name == rte.Name {
-				affected = append(affected, fmt.Sprintf("%s: %d flows in SYN_SENT, %d established, from %s", o.dst, o.synSent, o.est, nodesText(o.nodes)))
+			if d.Route != nil && d.Route.Name == rte.Name && o.failing() {
+				affected = append(affected, o.describe("")...)
 			}
 		}
 		sev := finding.Critical
@@ -219,13 +251,18 @@ func (c *context) applianceRoute(r *finding.Result, rt *azr.RouteTable, def azr.
 	var stuck []observedDest
 	for _, o := range c.observedPublic() {
 		d, _ := azr.Lookup(rt, c.vnet, o.dst.Addr())
-		if d.NextHopType == azr.NextHopVirtualAppliance && o.synSent > 0 {
+		if d.NextHopType == azr.NextHopVirtualAppliance && o.failing() {
 			stuck = append(stuck, o)
 		}
 	}
-	sort.SliceStable(stuck, func(i, j int) bool { return stuck[i].synSent > stuck[j].synSent })
+	sort.SliceStable(stuck, func(i, j int) bool {
+		if a, b := len(stuck[i].probes), len(stuck[j].probes); a != b {
+			return a > b
+		}
+		return stuck[i].synSent > stuck[j].synSent
+	})
 	for _, o := range stuck {
-		ev = append(ev, fmt.Sprintf("%s: %d flows in SYN_SENT (%d established) from %s, through appliance %s", o.dst, o.synSent, o.est, nodesText(o.nodes), nva))
+		ev = append(ev, o.describe(", through appliance "+nva)...)
 	}
 	if len(stuck) > 0 && title == "" {
 		sev, title = finding.Warning, fmt.Sprintf("connections through appliance %s are not answered (%s)", nva, stuck[0].dst)
