@@ -404,3 +404,65 @@ func TestKubeProxyTraceServiceLive(t *testing.T) {
 		}
 	}
 }
+
+// TestKubeProxyDiagnose: diagnose --node-data on the lab names the Service
+// without endpoints (KPX001, with the REJECT rule) and the
+// externalTrafficPolicy Local Service whose other nodes drop (KPX002), and
+// reports kube-proxy's mode from the nodes.
+func TestKubeProxyDiagnose(t *testing.T) {
+	l := requireLab(t)
+	if len(l.Nodes()) < 2 {
+		t.Skip("needs two nodes")
+	}
+	none := uniqueName("kpx-dx-none-")
+	kpxService(t, l, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: none},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": none}, Ports: httpPort(none)}})
+	etp := uniqueName("kpx-dx-etp-")
+	backends(t, l, etp, 0)
+	kpxService(t, l, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: etp},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyLocal,
+			Selector: map[string]string{"app": etp}, Ports: httpPort(etp)}})
+	// let every node's kube-proxy sync both
+	for i := range l.Nodes() {
+		eventually(t, 30*time.Second, "kube-proxy sync", func() error {
+			out, err := l.Exec(ctxT(t, 10*time.Second), l.Nodes()[i].Name, "iptables-save")
+			if err != nil {
+				return err
+			}
+			for _, w := range []string{"default/" + none + ":http has no endpoints", "default/" + etp + ":http"} {
+				if !strings.Contains(string(out), w) {
+					return fmt.Errorf("node %d: no %q yet", i, w)
+				}
+			}
+			return nil
+		})
+	}
+	rep := diagnoseJSON(t, l)
+	var got001, got002 bool
+	for _, f := range rep.Findings {
+		if len(f.Subjects) == 0 {
+			continue
+		}
+		switch {
+		case f.Code == "KPX001" && f.Subjects[0].Name == none:
+			got001 = true
+			if !strings.Contains(strings.Join(f.Evidence, "\n"), "-j REJECT") {
+				t.Errorf("KPX001 evidence does not quote the REJECT rule: %q", f.Evidence)
+			}
+		case f.Code == "KPX002" && f.Subjects[0].Name == etp:
+			got002 = true
+			ev := strings.Join(f.Evidence, "\n")
+			if !strings.Contains(ev, "node "+l.Nodes()[1].Name+":") || !strings.Contains(ev, "nodes with a ready endpoint: "+l.Nodes()[0].Name) {
+				t.Errorf("KPX002 evidence: got %q, want node %s dropping and %s with the endpoint", f.Evidence, l.Nodes()[1].Name, l.Nodes()[0].Name)
+			}
+		case f.Code == "KPX003":
+			t.Logf("KPX003 (kube-proxy out of sync, or a change during collection): %s %q", f.Title, f.Evidence)
+		}
+	}
+	if !got001 || !got002 {
+		t.Errorf("KPX001 for %s: %v, KPX002 for %s: %v; findings: %+v", none, got001, etp, got002, rep.Findings)
+	}
+	if c, ok := checkStatus(rep, "kube-proxy/mode"); !ok || c.Status != "passed" {
+		t.Errorf("kube-proxy/mode check: %+v", c)
+	}
+}
