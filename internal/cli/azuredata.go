@@ -101,6 +101,18 @@ func (o *azureOptions) collect(ctx context.Context, g *globals, snap *snapshot.S
 	return nil
 }
 
+// offline adds the --azure-dir files to a snapshot read from a bundle
+// (diagnose --bundle); live collection (--azure) needs the cluster.
+func (o *azureOptions) offline(snap *snapshot.Snapshot) error {
+	if o.enabled {
+		return usageError("--azure reads a live cluster; with --bundle give az JSON files with --azure-dir")
+	}
+	if o.dir == "" {
+		return nil
+	}
+	return addAzureDir(o.dir, snap)
+}
+
 // target is the cluster to read: flags first, then the nodes' providerID.
 func (o *azureOptions) target(snap *snapshot.Snapshot) azure.Target {
 	t := azure.Target{Subscription: o.subscription, ResourceGroup: o.resourceGroup, Cluster: o.clusterName}

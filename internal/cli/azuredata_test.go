@@ -146,3 +146,19 @@ func TestAzureDir(t *testing.T) {
 		t.Errorf("--subscription alone: got %v", err)
 	}
 }
+
+func TestAzureOffline(t *testing.T) {
+	snap := &snapshot.Snapshot{}
+	if err := (&azureOptions{dir: "../azure/testdata/az"}).offline(snap); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := snap.File("azure/aks-show-kubenet.json"); !ok {
+		t.Errorf("--azure-dir files not added to the bundle's snapshot")
+	}
+	if err := (&azureOptions{enabled: true}).offline(snap); err == nil || ExitCode(err) != ExitError {
+		t.Errorf("--azure with a bundle: got %v, want a usage error", err)
+	}
+	if err := (&azureOptions{}).offline(snap); err != nil {
+		t.Errorf("no Azure flags: got %v", err)
+	}
+}
