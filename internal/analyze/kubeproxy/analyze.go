@@ -295,16 +295,28 @@ func (r *run) localPolicy(svc *corev1.Service, port *corev1.ServicePort, eps []E
 		}
 	}
 	sort.Strings(probe)
-	expl := fmt.Sprintf("With externalTrafficPolicy: Local, nodes without a local endpoint of %s/%s drop its NodePort %d and load balancer traffic. ", svc.Namespace, svc.Name, port.NodePort)
+	expl := fmt.Sprintf("With externalTrafficPolicy: Local, nodes without a local endpoint of %s/%s drop the traffic arriving at its NodePort %d", svc.Namespace, svc.Name, port.NodePort)
+	if len(svc.Status.LoadBalancer.Ingress) > 0 {
+		expl += " and its load balancer IP"
+	}
+	expl += ". "
+	var remediation []string
 	if svc.Spec.HealthCheckNodePort != 0 {
 		evidence = append(evidence, fmt.Sprintf("healthCheckNodePort %d: nodes without a local endpoint answer 503 there, so a load balancer probing it sends them nothing", svc.Spec.HealthCheckNodePort))
 		expl += "That is by design as long as the load balancer's health probe uses the healthCheckNodePort; clients that connect to a node's NodePort directly still time out on the nodes listed."
+		remediation = append(remediation, fmt.Sprintf("curl -s http://NODE_IP:%d/healthz   # 503 and localEndpoints 0 on a node without an endpoint", svc.Spec.HealthCheckNodePort))
+	} else {
+		sev = finding.Warning
+		expl += "The Service has no load balancer health check to steer clients, so clients that connect to the NodePort of any node listed time out."
 	}
 	if len(probe) > 0 {
 		sev = finding.Warning
 		evidence = append(evidence, "health probe annotations: "+strings.Join(probe, ", "))
-		expl += " The Service overrides the health probe, so the load balancer may keep sending traffic to the nodes that drop it: intermittent timeouts."
+		expl += " The Service overrides the load balancer's health probe, so the load balancer may keep sending traffic to the nodes that drop it: intermittent timeouts."
 	}
+	remediation = append(remediation,
+		fmt.Sprintf("kubectl get endpointslices -n %s -l kubernetes.io/service-name=%s -o wide   # the nodes with endpoints", svc.Namespace, svc.Name),
+		fmt.Sprintf("kubectl patch service %s -n %s -p '{\"spec\":{\"externalTrafficPolicy\":\"Cluster\"}}'   # if the client source IP is not needed", svc.Name, svc.Namespace))
 	r.res.Add(finding.Finding{
 		Code:        "KPX002",
 		Severity:    sev,
@@ -312,10 +324,7 @@ func (r *run) localPolicy(svc *corev1.Service, port *corev1.ServicePort, eps []E
 		Subjects:    []finding.Subject{subject(svc)},
 		Evidence:    evidence,
 		Explanation: expl,
-		Remediation: []string{
-			fmt.Sprintf("curl -s http://NODE_IP:%d/healthz   # 503 and localEndpoints 0 on a node without an endpoint", svc.Spec.HealthCheckNodePort),
-			fmt.Sprintf("kubectl patch service %s -n %s -p '{\"spec\":{\"externalTrafficPolicy\":\"Cluster\"}}'   # if the client source IP is not needed", svc.Name, svc.Namespace),
-		},
+		Remediation: remediation,
 	})
 }
 

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"flag"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -111,5 +113,56 @@ func TestCodes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLabBundle runs on a bundle that 'netdoctor collect --node-data'
+// wrote from the lab: three nodes' real iptables-save from kube-proxy
+// v1.33.13 in iptables mode, for Services web (two endpoints), web-sticky
+// (ClientIP affinity), api-local (NodePort, externalTrafficPolicy Local,
+// its endpoint on vmss000000) and orders (no endpoints).
+func TestLabBundle(t *testing.T) {
+	s, err := snapshot.Read("testdata/lab-bundle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Analyze(s)
+	var got []string
+	for _, f := range r.Findings {
+		got = append(got, f.Code+" "+f.Subjects[0].String()+" "+string(f.Severity))
+	}
+	sort.Strings(got)
+	want := []string{"KPX001 Service/kpx-real/orders critical", "KPX002 Service/kpx-real/api-local warning"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("findings: got %q, want %q", got, want)
+	}
+	for _, c := range r.Checks {
+		if c.Name == CheckSync && c.Status != finding.Passed {
+			t.Errorf("%s: got %s (%s), want passed: the lab's kube-proxy is in sync", c.Name, c.Status, c.Reason)
+		}
+		if c.Name == CheckMode && (c.Status != finding.Passed || !strings.Contains(c.Reason, "3 node(s)")) {
+			t.Errorf("%s: got %s (%s), want passed on 3 nodes", c.Name, c.Status, c.Reason)
+		}
+	}
+
+	// The web Service: both endpoints, one half each, on every node.
+	svc := s.Index().Service("kpx-real", "web")
+	nodes, skipped := LoadNodes(s)
+	if len(nodes) != 3 || len(skipped) != 0 {
+		t.Fatalf("nodes: got %d (skipped %+v), want 3", len(nodes), skipped)
+	}
+	for _, n := range nodes {
+		_, res, err := TraceService(n, svc, &svc.Spec.Ports[0], ViaClusterIP, netip.MustParseAddr("10.244.2.9"), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Verdict != "DNAT" || len(res.Destinations) != 2 || res.Destinations[0].Probability != 0.5 || len(res.Warnings) != 0 {
+			t.Errorf("node %s: got %+v", n.Name, res)
+		}
+	}
+	sticky := s.Index().Service("kpx-real", "web-sticky")
+	_, res, _ := TraceService(nodes[0], sticky, &sticky.Spec.Ports[0], ViaClusterIP, netip.MustParseAddr("10.244.2.9"), false)
+	if len(res.SessionAffinity) != 2 || res.SessionAffinity[0].TimeoutSeconds != 10800 {
+		t.Errorf("web-sticky affinity: got %+v, want two endpoints' rcheck rules with 10800s", res.SessionAffinity)
 	}
 }
