@@ -24,6 +24,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -119,8 +120,11 @@ type Runner struct {
 	// unless a test swaps it (client-go's fake clientset has fixed logs).
 	readLog func(ctx context.Context, namespace, name string) ([]byte, error)
 
-	mu        sync.Mutex
-	createdNS bool
+	mu sync.Mutex
+	// usedNS is set once this Runner put (or tried to put) pods in its
+	// namespace; Close then removes the namespace if it is netdoctor's
+	// and empty.
+	usedNS bool
 }
 
 // New returns a Runner. It does not contact the cluster.
@@ -232,7 +236,16 @@ func (r *Runner) Run(ctx context.Context, t Target, req agent.Request) (agent.Re
 			err = derr
 		}
 	}()
-	if _, err = r.client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+	_, err = r.client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil && pod.Namespace == r.opts.Namespace && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+		// Another run removed the namespace between our check and our
+		// create: wait for it to go, make it again, try once more.
+		if err = r.ensureNamespace(ctx); err != nil {
+			return agent.Response{}, err
+		}
+		_, err = r.client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	}
+	if err != nil {
 		return agent.Response{}, explainCreate(pod, err)
 	}
 	final, err := r.wait(ctx, pod)
@@ -297,29 +310,33 @@ func (r *Runner) RunAll(ctx context.Context, hostNetwork bool, req agent.Request
 	return resps, errs
 }
 
-// Close removes the namespace when this Runner created it and nothing else
-// of netdoctor's still runs there. It uses its own short timeout, so it may
-// be called with a cancelled context's parent.
+// Close removes the agent namespace when netdoctor created it (it carries
+// the managed-by label; a namespace made by an administrator is kept) and
+// no netdoctor pod runs there any more: the last run to finish removes it,
+// whichever run created it. It uses its own short timeout, so it may be
+// called with a cancelled context.
 func (r *Runner) Close(ctx context.Context) error {
 	r.mu.Lock()
-	created := r.createdNS
-	r.createdNS = false
+	used := r.usedNS
+	r.usedNS = false
 	r.mu.Unlock()
-	if !created {
+	if !used {
 		return nil
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteTimeout)
 	defer cancel()
 	ns, err := r.client.CoreV1().Namespaces().Get(dctx, r.opts.Namespace, metav1.GetOptions{})
-	if isNotFound(err) {
+	switch {
+	case isNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read namespace %s (run 'netdoctor cleanup' later): %w", r.opts.Namespace, err)
+	case ns.Labels[LabelManagedBy] != ManagedByValue || ns.DeletionTimestamp != nil:
 		return nil
 	}
-	if err == nil && ns.Labels[LabelRunID] != r.opts.RunID {
-		return nil // another run's namespace
-	}
 	pods, err := r.client.CoreV1().Pods(r.opts.Namespace).List(dctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + ManagedByValue})
-	if err == nil && len(pods.Items) > 0 {
-		// another netdoctor run still uses it; `netdoctor cleanup` removes it later
+	if err != nil || len(pods.Items) > 0 {
+		// another netdoctor run still uses it and removes it when done
 		return nil
 	}
 	err = r.client.CoreV1().Namespaces().Delete(dctx, r.opts.Namespace, metav1.DeleteOptions{})
@@ -499,6 +516,7 @@ func isWindows(n *corev1.Node) bool {
 func (r *Runner) ensureNamespace(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.usedNS = true
 	nsc := r.client.CoreV1().Namespaces()
 	ns, err := nsc.Get(ctx, r.opts.Namespace, metav1.GetOptions{})
 	// An earlier run's namespace may still be terminating: wait for it.
@@ -528,13 +546,10 @@ func (r *Runner) ensureNamespace(ctx context.Context) error {
 		Annotations: map[string]string{AnnotationOwner: r.opts.Owner},
 	}}, metav1.CreateOptions{})
 	switch {
-	case err == nil:
-		r.createdNS = true
-	case isAlreadyExists(err):
+	case err == nil, isAlreadyExists(err):
 	case ctx.Err() != nil:
 		// Interrupted: the API server may have created it anyway; Close
-		// removes it if it carries this run's id.
-		r.createdNS = true
+		// removes it.
 		return fmt.Errorf("create namespace %s: %w", r.opts.Namespace, err)
 	default:
 		return explainForbidden(fmt.Errorf("create namespace %s: %w", r.opts.Namespace, err))

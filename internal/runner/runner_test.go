@@ -578,16 +578,19 @@ func TestCloseRemovesNamespaceOfInterruptedCreate(t *testing.T) {
 	}
 }
 
-// Close never removes a namespace that another run created.
-func TestCloseKeepsAnotherRunsNamespace(t *testing.T) {
+// Close keeps a netdoctor namespace while another run's pods are in it,
+// and removes it once they are gone: the last run out removes it.
+func TestCloseLastRunRemovesSharedNamespace(t *testing.T) {
+	lbl := map[string]string{LabelManagedBy: ManagedByValue}
 	other := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: DefaultNamespace, Labels: map[string]string{LabelManagedBy: ManagedByValue, LabelRunID: "otherrun"}}}
-	c := fake.NewClientset(node("n1", nil, true))
-	c.PrependReactor("create", "namespaces", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		// another run wins the race between our Get and our Create
-		_ = c.Tracker().Create(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, other, "")
-		return true, nil, apierrors.NewAlreadyExists(schema.GroupResource{Resource: "namespaces"}, DefaultNamespace)
+	otherPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "netdoctor-otherrun-0", Namespace: DefaultNamespace, Labels: lbl}}
+	c := fake.NewClientset(node("n1", nil, true), other, otherPod)
+	startKubelet(t, c, func(p *corev1.Pod) *corev1.PodStatus {
+		if p.Name == otherPod.Name {
+			return nil
+		}
+		return succeeded(p)
 	})
-	startKubelet(t, c, succeeded)
 	r := newTestRunner(t, c, Options{})
 	if _, err := r.Run(context.Background(), Target{Node: "n1"}, agent.Request{Kind: "probe"}); err != nil {
 		t.Fatalf("Run: %v", err)
@@ -596,6 +599,20 @@ func TestCloseKeepsAnotherRunsNamespace(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	if _, err := c.CoreV1().Namespaces().Get(context.Background(), DefaultNamespace, metav1.GetOptions{}); err != nil {
-		t.Errorf("the other run's namespace was removed: %v", err)
+		t.Fatalf("namespace removed while another run's pod is in it: %v", err)
+	}
+	// the other run ends: its own Close (a Runner that used the namespace) removes it
+	if err := c.CoreV1().Pods(DefaultNamespace).Delete(context.Background(), otherPod.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r2 := newTestRunner(t, c, Options{RunID: "otherrun"})
+	if _, err := r2.Run(context.Background(), Target{Node: "n1"}, agent.Request{Kind: "probe"}); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if err := r2.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := c.CoreV1().Namespaces().Get(context.Background(), DefaultNamespace, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("namespace after the last run: err = %v, want NotFound", err)
 	}
 }
