@@ -74,6 +74,7 @@ func (a Analyzer) Analyze(s *snapshot.Snapshot) finding.Result {
 	an := &run{s: s, nodes: nodes, res: &res, clients: a.Clients}
 	an.services()
 	an.staleServices()
+	an.syncMetrics()
 	an.report()
 	return res
 }
@@ -93,6 +94,7 @@ type run struct {
 	syncSkipped   int
 	rangesChecked int
 	rangesBad     int
+	metricsRead   int
 }
 
 func subject(svc *corev1.Service) finding.Subject {
@@ -436,6 +438,46 @@ func (r *run) staleServices() {
 	}
 }
 
+// syncMetrics reports KPX003 for nodes whose kube-proxy metrics say it is
+// not syncing or its iptables-restore fails.
+func (r *run) syncMetrics() {
+	for _, n := range r.nodes {
+		b, ok := r.s.NodeFile(n.Name, FileKubeProxyMetrics)
+		if !ok {
+			continue
+		}
+		m, ok := readSyncMetrics(b)
+		if !ok {
+			continue
+		}
+		r.metricsRead++
+		probs := m.problems(r.s.Now())
+		if len(probs) == 0 {
+			continue
+		}
+		r.syncBad++
+		ev := make([]string, 0, len(probs)+1)
+		for _, p := range probs {
+			ev = append(ev, fmt.Sprintf("node %s: %s", n.Name, p))
+		}
+		ev = append(ev, "from "+snapshotPath(n.Name, FileKubeProxyMetrics))
+		r.res.Add(finding.Finding{
+			Code:        "KPX003",
+			Severity:    finding.Warning,
+			Title:       fmt.Sprintf("kube-proxy on node %s is not keeping its rules in sync", n.Name),
+			Subjects:    []finding.Subject{{Kind: "Node", Name: n.Name}},
+			Evidence:    ev,
+			Explanation: "kube-proxy's own metrics show that it has not applied the latest Service and endpoint changes to this node's iptables rules, so its rules can send traffic to endpoints that are gone and miss new ones.",
+			Remediation: []string{
+				fmt.Sprintf("kubectl -n kube-system logs -l k8s-app=kube-proxy --field-selector spec.nodeName=%s --tail=200 | grep -i -e error -e restore", n.Name),
+				fmt.Sprintf("kubectl -n kube-system delete pod -l k8s-app=kube-proxy --field-selector spec.nodeName=%s   # restart it", n.Name),
+			},
+		})
+	}
+}
+
+func snapshotPath(node, name string) string { return snapshot.NodeFilePath(node, name) }
+
 func (r *run) report() {
 	status := func(bad int) finding.Status {
 		if bad > 0 {
@@ -460,7 +502,11 @@ func (r *run) report() {
 	if r.syncSkipped > 0 {
 		reason += fmt.Sprintf("; %d not compared (topology hints)", r.syncSkipped)
 	}
-	reason += "; kube-proxy sync metrics not read"
+	if r.metricsRead == 0 {
+		reason += "; kube-proxy sync metrics not collected (nodes/<node>/" + FileKubeProxyMetrics + ")"
+	} else {
+		reason += fmt.Sprintf("; kube-proxy sync metrics read on %d node(s)", r.metricsRead)
+	}
 	r.res.Check(CheckSync, status(r.syncBad), reason)
 	if r.rangesChecked == 0 {
 		r.res.Check(CheckSourceRanges, finding.Skipped, "no LoadBalancer Service with loadBalancerSourceRanges and an IP")

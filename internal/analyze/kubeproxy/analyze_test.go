@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/netdoctor/netdoctor/internal/finding"
 	"github.com/netdoctor/netdoctor/internal/snapshot"
@@ -164,5 +165,56 @@ func TestLabBundle(t *testing.T) {
 	_, res, _ := TraceService(nodes[0], sticky, &sticky.Spec.Ports[0], ViaClusterIP, netip.MustParseAddr("10.244.2.9"), false)
 	if len(res.SessionAffinity) != 2 || res.SessionAffinity[0].TimeoutSeconds != 10800 {
 		t.Errorf("web-sticky affinity: got %+v, want two endpoints' rcheck rules with 10800s", res.SessionAffinity)
+	}
+}
+
+func TestSyncMetrics(t *testing.T) {
+	data, err := os.ReadFile("testdata/kube-proxy-metrics.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := readSyncMetrics(data)
+	if !ok {
+		t.Fatal("no sync timestamps read")
+	}
+	if got, want := m.lastSync.Format(time.RFC3339Nano), "2026-11-22T00:25:05.420615434Z"; got != want {
+		t.Errorf("last sync: got %s, want %s", got, want)
+	}
+	for _, tc := range []struct {
+		name     string
+		now      time.Time
+		failures float64
+		want     int
+	}{
+		{"just collected", m.lastQueued.Add(3 * time.Second), 0, 0},
+		{"queued sync waiting 10 minutes", m.lastQueued.Add(10 * time.Minute), 0, 1},
+		{"restore failures", m.lastQueued.Add(time.Second), 3, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mm := m
+			mm.restoreFailures = tc.failures
+			if got := mm.problems(tc.now); len(got) != tc.want {
+				t.Errorf("problems: got %q, want %d", got, tc.want)
+			}
+		})
+	}
+
+	// In the analyzer: the lab bundle plus these metrics, read 10 minutes
+	// after the queued sync.
+	s, err := snapshot.Read("testdata/lab-bundle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetFile("nodes/aks-nodepool1-12345678-vmss000001/"+FileKubeProxyMetrics, data)
+	s.Manifest.CollectedAt = m.lastQueued.Add(10 * time.Minute)
+	r := Analyze(s)
+	found := false
+	for _, f := range r.Findings {
+		if f.Code == "KPX003" && f.Subjects[0] == (finding.Subject{Kind: "Node", Name: "aks-nodepool1-12345678-vmss000001"}) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no KPX003 for the node whose kube-proxy is not syncing: %+v", r.Findings)
 	}
 }
