@@ -164,6 +164,27 @@ func eventTime(ev *corev1.Event) (t metaTime) {
 	return metaTime(ev.CreationTimestamp.Time)
 }
 
+// LabelValues returns, for a label key, each value pods of ns carry with
+// the number of pods and one pod's name, sorted by value.
+func (ix *Index) LabelValues(ns, key string) []LabelValue {
+	var out []LabelValue
+	for kv, pods := range ix.labels[ns] {
+		k, v, _ := strings.Cut(kv, "=")
+		if k == key {
+			out = append(out, LabelValue{Value: v, Pods: len(pods), Example: pods[0].Name})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Value < out[j].Value })
+	return out
+}
+
+// LabelValue is one value of a label key in a namespace.
+type LabelValue struct {
+	Value   string
+	Pods    int
+	Example string
+}
+
 // SelectorString renders a map selector as sorted k=v pairs, the form
 // 'kubectl -l' takes.
 func SelectorString(sel map[string]string) string {

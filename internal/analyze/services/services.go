@@ -110,10 +110,21 @@ func noPodsFinding(s *snapshot.Snapshot, svc *corev1.Service, subj []finding.Sub
 // nearMisses names pods that match all but one selector label: the usual
 // typo or renamed label.
 func nearMisses(s *snapshot.Snapshot, svc *corev1.Service) string {
-	if len(svc.Spec.Selector) < 2 {
+	ix := s.Index()
+	if len(svc.Spec.Selector) == 1 {
+		for k, want := range svc.Spec.Selector {
+			var hints []string
+			for _, lv := range ix.LabelValues(svc.Namespace, k) {
+				if lv.Value != want && len(hints) < 3 {
+					hints = append(hints, fmt.Sprintf("%s=%s (%d pod(s), e.g. %s)", k, lv.Value, lv.Pods, lv.Example))
+				}
+			}
+			if len(hints) > 0 {
+				return "pods in the namespace carry " + strings.Join(hints, ", ") + ", not " + k + "=" + want
+			}
+		}
 		return ""
 	}
-	ix := s.Index()
 	var hints []string
 	for k := range svc.Spec.Selector {
 		rest := map[string]string{}
