@@ -168,12 +168,14 @@ func (c *context) checkSNAT(r *finding.Result) {
 		exhausted := 0
 		for _, u := range hot {
 			names = append(names, u.node)
+			if _, isNode := c.nodeIPs[u.node]; isNode || c.conns[u.node].Destinations != nil {
+				subjects = append(subjects, u.node)
+			}
 			if u.exhausted {
 				exhausted++
 			}
 			ev = append(ev, u.describe())
 		}
-		subjects = names
 		if exhausted > 0 {
 			severity = finding.Critical
 			title = fmt.Sprintf("SNAT ports exhausted on %s: %s", plural(exhausted, "node", "nodes"), strings.Join(names, ", "))
