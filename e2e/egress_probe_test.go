@@ -7,9 +7,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netdoctor/netdoctor/internal/finding"
 	"github.com/netdoctor/netdoctor/internal/lab"
@@ -232,4 +235,61 @@ func TestEgressProbeEphemeralPorts(t *testing.T) {
 	if !strings.Contains(ev, "1024-32767") || !strings.Contains(ev, "32768-65535") {
 		t.Errorf("EGR004 evidence does not name the ports outside the firewall's range:\n%s", ev)
 	}
+}
+
+// TestEgressDiagnoseProbeEphemeralPorts runs the whole pipeline in one
+// command: diagnose --node-data --probe --probe-egress collects the node's
+// port range, probes TCP and UDP from a node and a pod, and names EGR004.
+func TestEgressDiagnoseProbeEphemeralPorts(t *testing.T) {
+	l := requireLab(t)
+	node := egressProbeNode(t, l)
+	withFault(t, "ephemeral-ports", lab.FaultOptions{Node: node})
+	res := runNetdoctor(t, 5*time.Minute, "diagnose", "--node-data", "--probe",
+		"--probe-egress", net.JoinHostPort(lab.WebIP, "7"), "--probe-egress-udp", "--probe-egress-count", "20",
+		"--agent-namespace", uniqueName("nd-e2e-diag-"), "-o", "json")
+	if res.ExitCode != 1 {
+		t.Fatalf("diagnose: exit %d, want 1 (findings)\nstderr: %s", res.ExitCode, res.Stderr)
+	}
+	var rep finding.Report
+	if err := json.Unmarshal([]byte(res.Stdout), &rep); err != nil {
+		t.Fatalf("diagnose output is not JSON: %v\n%s", err, res.Stdout)
+	}
+	var got []finding.Finding
+	for _, f := range rep.Findings {
+		if f.Code == "EGR004" {
+			got = append(got, f)
+		}
+	}
+	if len(got) != 1 || got[0].Subjects[0].Name != node {
+		t.Fatalf("EGR004 findings %+v, want one about node %s", got, node)
+	}
+	if ev := strings.Join(got[0].Evidence, "\n"); !strings.Contains(ev, "1024-32767") {
+		t.Errorf("EGR004 evidence does not name the ports outside the firewall's range:\n%s", ev)
+	}
+}
+
+// egressProbeNode is the node diagnose --probe runs its egress probe on: the
+// first ready node, by name, without a CoreDNS pod (or the first ready one).
+func egressProbeNode(t *testing.T, l *lab.Lab) string {
+	t.Helper()
+	ctx := ctxT(t, time.Minute)
+	pods, err := l.Client().CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-dns"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	core := map[string]bool{}
+	for _, p := range pods.Items {
+		core[p.Spec.NodeName] = true
+	}
+	var names []string
+	for _, n := range l.Nodes() {
+		names = append(names, n.Name)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if !core[n] {
+			return n
+		}
+	}
+	return names[0]
 }

@@ -585,11 +585,13 @@ func httpNote(s probe.Series) string {
 type egressProbeFlags struct {
 	targets []string
 	count   int
+	udp     bool
 }
 
 func addEgressProbeFlags(fs *pflag.FlagSet, f *egressProbeFlags) {
 	fs.StringArrayVar(&f.targets, "probe-egress", nil, "with --probe: probe this outbound target (HOST:PORT, or an http(s) URL) from a node and a pod on it, for the egress checks (repeatable)")
 	fs.IntVar(&f.count, "probe-egress-count", 10, "with --probe-egress: attempts per probe")
+	fs.BoolVar(&f.udp, "probe-egress-udp", false, "with --probe-egress: also send UDP to each HOST:PORT and compare with TCP (the ephemeral-port check, EGR004)")
 }
 
 // runDiagnoseEgress is diagnose --probe's egress probe: every
@@ -619,6 +621,7 @@ func runDiagnoseEgress(ctx context.Context, o *probeOptions, r dnsRunner, snap *
 			}
 		} else {
 			po.target = t
+			po.udp = f.udp
 		}
 		specs, err := po.validate()
 		if err != nil {
