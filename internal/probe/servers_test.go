@@ -17,7 +17,7 @@ import (
 // Real servers on 127.0.0.1 for the outcome classification tests.
 
 // listenTCP starts a TCP server that accepts and holds connections.
-func listenTCP(t *testing.T) string {
+func listenTCP(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -191,7 +191,7 @@ const azureFirewallDenied = "Action: Deny. Reason: No rule matched. Proceeding w
 
 // httpServer serves fixed answers by path, like an origin and the proxies
 // and firewalls in front of it.
-func httpServer(t *testing.T) *httptest.Server {
+func httpServer(t testing.TB) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("hello")) })
