@@ -6,13 +6,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +32,66 @@ import (
 // agentSelector selects everything netdoctor creates.
 const agentSelector = runner.LabelManagedBy + "=" + runner.ManagedByValue
 
-// countLeftovers counts netdoctor's pods, DaemonSets and namespaces.
+// The lab is shared with other tests that run netdoctor too: count only
+// what this file's runs created, by the owner annotation's pid.
+var (
+	myPIDsMu sync.Mutex
+	myPIDs   = map[int]bool{}
+)
+
+var ownerPIDRE = regexp.MustCompile(`pid (\d+)$`)
+
+func mine(meta metav1.ObjectMeta) bool {
+	m := ownerPIDRE.FindStringSubmatch(meta.Annotations[runner.AnnotationOwner])
+	if m == nil {
+		return false
+	}
+	pid, _ := strconv.Atoi(m[1])
+	myPIDsMu.Lock()
+	defer myPIDsMu.Unlock()
+	return myPIDs[pid]
+}
+
+// startND starts netdoctor against the lab and records its pid.
+func startND(t *testing.T, ctx context.Context, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, netdoctorBin(t), args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+theLab.Kubeconfig())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start netdoctor %v: %v", args, err)
+	}
+	myPIDsMu.Lock()
+	myPIDs[cmd.Process.Pid] = true
+	myPIDsMu.Unlock()
+	return cmd, &stdout, &stderr
+}
+
+// runND runs netdoctor to the end (killed after timeout).
+func runND(t *testing.T, timeout time.Duration, args ...string) NetdoctorResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd, stdout, stderr := startND(t, ctx, args...)
+	err := cmd.Wait()
+	res := NetdoctorResult{Stdout: stdout.String(), Stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		res.ExitCode = ee.ExitCode()
+	default:
+		t.Fatalf("netdoctor %v: %v", args, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("netdoctor %v did not finish in %s; stderr: %s", args, timeout, res.Stderr)
+	}
+	return res
+}
+
+// countLeftovers counts the pods, DaemonSets and namespaces this file's
+// netdoctor runs left.
 func countLeftovers(ctx context.Context, l *lab.Lab) (pods, daemonsets, namespaces int, names []string, err error) {
 	c := l.Client()
 	ps, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: agentSelector})
@@ -37,27 +99,47 @@ func countLeftovers(ctx context.Context, l *lab.Lab) (pods, daemonsets, namespac
 		return 0, 0, 0, nil, err
 	}
 	for _, p := range ps.Items {
-		names = append(names, "pod/"+p.Namespace+"/"+p.Name)
+		if mine(p.ObjectMeta) {
+			pods++
+			names = append(names, "pod/"+p.Namespace+"/"+p.Name)
+		}
 	}
 	ds, err := c.AppsV1().DaemonSets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: agentSelector})
 	if err != nil {
 		return 0, 0, 0, nil, err
 	}
 	for _, d := range ds.Items {
-		names = append(names, "daemonset/"+d.Namespace+"/"+d.Name)
+		if mine(d.ObjectMeta) {
+			daemonsets++
+			names = append(names, "daemonset/"+d.Namespace+"/"+d.Name)
+		}
 	}
 	ns, err := c.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: agentSelector})
 	if err != nil {
 		return 0, 0, 0, nil, err
 	}
 	for _, n := range ns.Items {
+		if !mine(n.ObjectMeta) {
+			continue
+		}
+		// a namespace another test's run still uses is that run's to remove
+		if inUse, _ := c.CoreV1().Pods(n.Name).List(ctx, metav1.ListOptions{LabelSelector: agentSelector}); inUse != nil && len(inUse.Items) > 0 && n.DeletionTimestamp == nil {
+			othersOnly := true
+			for _, p := range inUse.Items {
+				othersOnly = othersOnly && !mine(p.ObjectMeta)
+			}
+			if othersOnly {
+				continue
+			}
+		}
+		namespaces++
 		names = append(names, "namespace/"+n.Name+" ("+string(n.Status.Phase)+")")
 	}
-	return len(ps.Items), len(ds.Items), len(ns.Items), names, nil
+	return pods, daemonsets, namespaces, names, nil
 }
 
 // requireNoLeftovers waits (namespaces take a moment to finalize) until
-// netdoctor left nothing in the lab, and fails the test otherwise.
+// this file's runs left nothing in the lab, and fails the test otherwise.
 func requireNoLeftovers(t *testing.T, l *lab.Lab) {
 	t.Helper()
 	eventually(t, 90*time.Second, "no netdoctor pods, DaemonSets or namespaces left", func() error {
@@ -93,15 +175,50 @@ func normalizeIptables(s string) string {
 func collectNodeData(t *testing.T, args ...string) (string, NetdoctorResult) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "bundle")
-	res := runNetdoctor(t, 3*time.Minute, append([]string{"collect", "--node-data", "-o", dir}, args...)...)
+	res := runND(t, 3*time.Minute, append([]string{"collect", "--node-data", "-o", dir}, args...)...)
 	return dir, res
+}
+
+func execIptables(t *testing.T, l *lab.Lab, node string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := l.Exec(ctx, node, "iptables-save")
+	if err != nil {
+		t.Fatalf("ndlab exec %s -- iptables-save: %v", node, err)
+	}
+	return normalizeIptables(string(out))
+}
+
+// firstDiff shows where two texts part.
+func firstDiff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := 0; i < len(al) || i < len(bl); i++ {
+		var x, y string
+		if i < len(al) {
+			x = al[i]
+		}
+		if i < len(bl) {
+			y = bl[i]
+		}
+		if x != y {
+			return fmt.Sprintf("line %d: collected %q, exec %q", i+1, x, y)
+		}
+	}
+	return "equal"
 }
 
 func TestAgentNodeDataMatchesNodes(t *testing.T) {
 	l := requireLab(t)
-	// kube-proxy may resync between the agent's read and ours: retry.
+	// Other tests change Services (and so kube-proxy's rules) while this
+	// runs: the collected rules must equal what exec shows just before or
+	// just after the collection, on one of three attempts.
 	var mismatch []string
 	for attempt := 0; attempt < 3; attempt++ {
+		before := map[string]string{}
+		for _, n := range l.Nodes() {
+			before[n.Name] = execIptables(t, l, n.Name)
+		}
 		dir, res := collectNodeData(t)
 		if res.ExitCode != 0 {
 			t.Fatalf("collect --node-data: exit %d\nstderr: %s", res.ExitCode, res.Stderr)
@@ -109,21 +226,16 @@ func TestAgentNodeDataMatchesNodes(t *testing.T) {
 		mismatch = nil
 		for _, n := range l.Nodes() {
 			nd := filepath.Join(dir, "nodes", n.Name)
-			got, err := os.ReadFile(filepath.Join(nd, nodedata.FileIptablesSave))
+			raw, err := os.ReadFile(filepath.Join(nd, nodedata.FileIptablesSave))
 			if err != nil {
 				t.Fatalf("node %s: %v (stderr: %s)", n.Name, err, res.Stderr)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			want, err := l.Exec(ctx, n.Name, "iptables-save")
-			cancel()
-			if err != nil {
-				t.Fatalf("ndlab exec %s -- iptables-save: %v", n.Name, err)
-			}
-			if !strings.Contains(string(got), ":KUBE-SERVICES") {
+			got := normalizeIptables(string(raw))
+			if !strings.Contains(got, ":KUBE-SERVICES") {
 				t.Errorf("node %s: collected iptables-save has no KUBE-SERVICES chain", n.Name)
 			}
-			if normalizeIptables(string(got)) != normalizeIptables(string(want)) {
-				mismatch = append(mismatch, n.Name)
+			if after := execIptables(t, l, n.Name); got != before[n.Name] && got != after {
+				mismatch = append(mismatch, n.Name+" ("+firstDiff(got, after)+")")
 			}
 			// the other artifacts are there and parse
 			routes, err := os.ReadFile(filepath.Join(nd, nodedata.FileIPRoute))
@@ -147,6 +259,7 @@ func TestAgentNodeDataMatchesNodes(t *testing.T) {
 		if len(mismatch) == 0 {
 			break
 		}
+		t.Logf("attempt %d: iptables-save differs on %v", attempt+1, mismatch)
 	}
 	if len(mismatch) > 0 {
 		t.Errorf("collected iptables-save differs from 'ndlab exec NODE -- iptables-save' on %v (3 attempts)", mismatch)
@@ -157,7 +270,7 @@ func TestAgentNodeDataMatchesNodes(t *testing.T) {
 // diagnoseJSON runs diagnose with node data and the lab's Azure JSON.
 func diagnoseJSON(t *testing.T, l *lab.Lab) finding.Report {
 	t.Helper()
-	res := runNetdoctor(t, 3*time.Minute, "diagnose", "--node-data", "--azure-dir", l.AzureDir(), "-o", "json")
+	res := runND(t, 3*time.Minute, "diagnose", "--node-data", "--azure-dir", l.AzureDir(), "-o", "json")
 	if res.ExitCode != 0 && res.ExitCode != 1 {
 		t.Fatalf("diagnose: exit %d\nstderr: %s", res.ExitCode, res.Stderr)
 	}
@@ -231,7 +344,6 @@ func TestAgentNODE001KubenetRouteMissing(t *testing.T) {
 // Nothing may be left behind, and `netdoctor cleanup` must find nothing.
 func TestAgentCleanupAfterInterrupts(t *testing.T) {
 	l := requireLab(t)
-	bin := netdoctorBin(t)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
 	var interrupted, timedOut, completed int
 	for i := 0; i < 20; i++ {
@@ -246,14 +358,7 @@ func TestAgentCleanupAfterInterrupts(t *testing.T) {
 			args = append(args, "--timeout", "1s")
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+l.Kubeconfig())
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			cancel()
-			t.Fatal(err)
-		}
+		cmd, _, stderr := startND(t, ctx, args...)
 		if mode == "sigint" {
 			time.Sleep(time.Duration(200+rng.IntN(4000)) * time.Millisecond)
 			_ = cmd.Process.Signal(os.Interrupt)
@@ -287,9 +392,30 @@ func TestAgentCleanupAfterInterrupts(t *testing.T) {
 	}
 	t.Logf("%d completed, %d interrupted, %d timed out", completed, interrupted, timedOut)
 	requireNoLeftovers(t, l)
-	res := runNetdoctor(t, time.Minute, "cleanup")
-	if res.ExitCode != 0 || strings.TrimSpace(res.Stdout) != "nothing to clean up" {
-		t.Errorf("netdoctor cleanup: exit %d, stdout %q, stderr %q; want nothing to clean up", res.ExitCode, res.Stdout, res.Stderr)
+	// `netdoctor cleanup` finds nothing of these runs. The lab is shared
+	// with other tests whose runs may be live right now, so cleanup runs
+	// with --dry-run (not to remove their pods) and every object it lists
+	// must belong to another process.
+	res := runND(t, time.Minute, "cleanup", "--dry-run")
+	if res.ExitCode != 0 {
+		t.Fatalf("netdoctor cleanup --dry-run: exit %d, stderr %q", res.ExitCode, res.Stderr)
+	}
+	out := strings.TrimSpace(res.Stdout)
+	if out != "nothing to clean up" {
+		for _, line := range strings.Split(out, "\n") {
+			m := regexp.MustCompile(`pid (\d+)\)$`).FindStringSubmatch(line)
+			if m == nil {
+				t.Errorf("cleanup lists %q with no owner", line)
+				continue
+			}
+			pid, _ := strconv.Atoi(m[1])
+			myPIDsMu.Lock()
+			if myPIDs[pid] {
+				t.Errorf("cleanup finds a leftover of this test's runs: %s", line)
+			}
+			myPIDsMu.Unlock()
+		}
+		t.Logf("cleanup --dry-run lists other tests' live objects:\n%s", out)
 	}
 }
 

@@ -616,3 +616,16 @@ func TestCloseLastRunRemovesSharedNamespace(t *testing.T) {
 		t.Errorf("namespace after the last run: err = %v, want NotFound", err)
 	}
 }
+
+func TestCleanupDryRun(t *testing.T) {
+	lbl := map[string]string{LabelManagedBy: ManagedByValue}
+	c := fake.NewClientset(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "netdoctor-a-1", Namespace: "netdoctor", Labels: lbl,
+		Annotations: map[string]string{AnnotationOwner: "alice@laptop pid 42"}}})
+	found, err := CleanupWith(context.Background(), c, CleanupOptions{DryRun: true})
+	if err != nil || len(found) != 1 || found[0].String() != "pod/netdoctor/netdoctor-a-1" || found[0].Owner != "alice@laptop pid 42" {
+		t.Fatalf("dry run = %+v, %v", found, err)
+	}
+	if got := agentPods(t, c); len(got) != 1 {
+		t.Errorf("dry run removed the pod")
+	}
+}
