@@ -560,7 +560,7 @@ func writeProbeText(w io.Writer, run probe.Run, specs []probe.Spec) error {
 				if host == "" {
 					host = "???"
 				}
-				fmt.Fprintf(ptw, "%d\t%s\t%.1f%%\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", h.TTL, host, h.LossPct, h.Sent, h.LastMillis, h.AvgMillis, h.BestMillis, h.WorstMilli, h.StdDev)
+				fmt.Fprintf(ptw, "%d\t%s\t%.1f%%\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", h.TTL, host, h.LossPct, h.Sent, h.LastMillis, h.AvgMillis, h.BestMillis, h.WorstMillis, h.StdDev)
 			}
 			if err := ptw.Flush(); err != nil {
 				return err

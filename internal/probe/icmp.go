@@ -206,7 +206,7 @@ type Hop struct {
 	LastMillis float64 `json:"lastMillis"`
 	AvgMillis  float64 `json:"avgMillis"`
 	BestMillis float64 `json:"bestMillis"`
-	WorstMilli float64 `json:"worstMillis"`
+	WorstMillis float64 `json:"worstMillis"`
 	StdDev     float64 `json:"stdDevMillis"`
 	// Unreachable is set when this hop answered "destination unreachable".
 	Unreachable bool `json:"unreachable,omitempty"`
@@ -356,12 +356,12 @@ func hops(acc []hopAcc, destTTL int) []Hop {
 		}
 		if h.Recv > 0 {
 			h.LastMillis = a.rtts[len(a.rtts)-1]
-			h.BestMillis, h.WorstMilli = a.rtts[0], a.rtts[0]
+			h.BestMillis, h.WorstMillis = a.rtts[0], a.rtts[0]
 			sum := 0.0
 			for _, r := range a.rtts {
 				sum += r
 				h.BestMillis = math.Min(h.BestMillis, r)
-				h.WorstMilli = math.Max(h.WorstMilli, r)
+				h.WorstMillis = math.Max(h.WorstMillis, r)
 			}
 			h.AvgMillis = round3(sum / float64(h.Recv))
 			v := 0.0
