@@ -114,7 +114,10 @@ func nearMisses(s *snapshot.Snapshot, svc *corev1.Service) string {
 	if len(svc.Spec.Selector) == 1 {
 		for k, want := range svc.Spec.Selector {
 			var hints []string
-			for _, lv := range ix.LabelValues(svc.Namespace, k) {
+			values := ix.LabelValues(svc.Namespace, k)
+			// The likeliest typo first.
+			sort.SliceStable(values, func(i, j int) bool { return distance(values[i].Value, want) < distance(values[j].Value, want) })
+			for _, lv := range values {
 				if lv.Value != want && len(hints) < 3 {
 					hints = append(hints, fmt.Sprintf("%s=%s (%d pod(s), e.g. %s)", k, lv.Value, lv.Pods, lv.Example))
 				}
@@ -274,4 +277,25 @@ func orNone(list []string) string {
 		return "no ports"
 	}
 	return strings.Join(list, ", ")
+}
+
+// distance is the Levenshtein edit distance between a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
