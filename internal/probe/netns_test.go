@@ -88,3 +88,25 @@ func TestInNetnsMissing(t *testing.T) {
 		t.Errorf("got %v, want an error naming the namespace path", err)
 	}
 }
+
+// TestUnprivilegedICMP uses a ping socket ("udp4"), which the kernel allows
+// for groups in net.ipv4.ping_group_range: set per namespace, inside a test
+// namespace only.
+func TestUnprivilegedICMP(t *testing.T) {
+	name := testNetns(t)
+	if out, err := exec.Command("ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647").CombinedOutput(); err != nil {
+		t.Skipf("set ping_group_range in %s: %v: %s", name, err, out)
+	}
+	p, err := NewInNetns(name, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.Run(ctx(t), fast(KindICMP, "127.0.0.1"))
+	if got.Verdict != VerdictOK || got.Attempts != 3 {
+		t.Errorf("got %s over %d (%s %+v), want ok over 3", got.Verdict, got.Attempts, got.Error, got.Observations)
+	}
+	// A path probe needs raw sockets: not run, with the reason.
+	if got := p.Run(ctx(t), fast(KindPath, "127.0.0.1")); got.Verdict != VerdictNotRun {
+		t.Errorf("unprivileged path: %s, want not-run", got.Verdict)
+	}
+}
