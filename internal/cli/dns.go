@@ -510,22 +510,22 @@ func writeHopTable(w io.Writer, obs *dnsprobe.Observations) error {
 			fmt.Fprintln(w)
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  HOP\tADDRESS\tNAMES\tSENT\tOK\tTIMEOUTS\tRCODES\tP50\tP99\tMAX\tTC (TCP RETRY OK)\tPAIR LOSS")
+		fmt.Fprintln(tw, "  HOP\tADDRESS\tNAME\tSENT\tANSWERED\tTIMEOUTS\tRCODES\tP50\tP99\tMAX\tTC (TCP RETRY OK)\tPAIR LOSS")
 		for _, h := range run.Hops {
-			for _, kind := range []string{dnsprobe.KindCluster, dnsprobe.KindExternal} {
-				t := h.Totals(kind)
+			label := h.Hop.Name
+			if h.Hop.Pod != "" {
+				label += " " + h.Hop.Pod
+			}
+			for _, name := range h.Names() {
+				t := h.TotalsOf(name)
 				if t.Sent == 0 {
 					continue
-				}
-				label := h.Hop.Name
-				if h.Hop.Pod != "" {
-					label += " " + h.Hop.Pod
 				}
 				tc := "-"
 				if t.Truncated > 0 {
 					tc = fmt.Sprintf("%d (%d/%d)", t.Truncated, t.TCPRetry.OK, t.TCPRetry.Tried)
 				}
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%.1f%%\t%d\t%s\t%s\t%s\t%s\t%s\t%d\n", label, h.Hop.Addr, kind, t.Sent, 100*t.SuccessRate(), t.Timeouts+t.Errors,
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%.1f%%\t%d\t%s\t%s\t%s\t%s\t%s\t%d\n", label, h.Hop.Addr, name, t.Sent, 100*t.AnswerRate(), t.Timeouts+t.Errors,
 					rcodeString(t.Rcodes), msString(t.Latency.P50MS), msString(t.Latency.P99MS), msString(t.Latency.MaxMS), tc, t.PairLoss)
 			}
 		}

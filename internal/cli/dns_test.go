@@ -179,7 +179,7 @@ func TestDNSCommandHealthy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("got error %v, want none\n%s", err, out)
 	}
-	for _, want := range []string{"DNS probe from a pod on aks-nodepool1-", "kube-dns", "coredns kube-system/coredns-5d78c9869d-2xkqp", "192.0.2.53  external", "100.0%"} {
+	for _, want := range []string{"DNS probe from a pod on aks-nodepool1-", "kube-dns", "coredns kube-system/coredns-5d78c9869d-2xkqp", "192.0.2.53  www.example.com", "100.0%"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -202,7 +202,7 @@ func TestDNSCommandUpstreamFromNodeWhenBesideIsRefused(t *testing.T) {
 	if len(r.targets) != 3 || !r.targets[2].HostNetwork {
 		t.Errorf("targets: got %+v, want the node view after the refused run beside CoreDNS", r.targets)
 	}
-	for _, want := range []string{"192.0.2.53  external", "upstream from beside CoreDNS pod kube-system/coredns-5d78c9869d-2xkqp: pods is forbidden", "upstream probed from node aks-nodepool1-0"} {
+	for _, want := range []string{"192.0.2.53  www.example.com", "upstream from beside CoreDNS pod kube-system/coredns-5d78c9869d-2xkqp: pods is forbidden", "upstream probed from node aks-nodepool1-0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"strings"
@@ -181,11 +182,11 @@ func (p *Prober) probeHop(ctx context.Context, spec Spec, h Hop) HopResult {
 	index := map[string]int{}
 	var series []Series
 	add := func(n Name, typ, transport string) int {
-		k := n.Name + "|" + typ + "|" + transport
+		k := n.Name + "|" + typ + "|" + transport + "|" + fmt.Sprint(n.CacheBust)
 		if i, ok := index[k]; ok {
 			return i
 		}
-		series = append(series, Series{QName: n.Name, Kind: n.Kind, Type: strings.ToUpper(typ), Transport: transport, Rcodes: map[string]int{}})
+		series = append(series, Series{QName: n.Name, Kind: n.Kind, CacheBust: n.CacheBust, Type: strings.ToUpper(typ), Transport: transport, Rcodes: map[string]int{}})
 		index[k] = len(series) - 1
 		return len(series) - 1
 	}
@@ -321,7 +322,11 @@ type worker struct {
 func (w *worker) query(i int) *dns.Msg {
 	s := w.series[i]
 	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(s.QName), dns.StringToType[s.Type])
+	name := s.QName
+	if s.CacheBust {
+		name = fmt.Sprintf("nd%08x.%s", rand.Uint32(), strings.TrimPrefix(name, "."))
+	}
+	m.SetQuestion(dns.Fqdn(name), dns.StringToType[s.Type])
 	if w.spec.UDPSize > 0 {
 		m.SetEdns0(w.spec.UDPSize, false)
 	}

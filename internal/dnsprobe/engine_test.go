@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -335,5 +336,42 @@ func TestHistogram(t *testing.T) {
 	}
 	if h.Max() != time.Second || h.Count() != 1000 {
 		t.Errorf("got max %v count %d, want 1s and 1000", h.Max(), h.Count())
+	}
+}
+
+func TestCacheBust(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		mu.Lock()
+		seen[r.Question[0].Name] = true
+		mu.Unlock()
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeNameError)
+		_ = w.WriteMsg(m)
+	})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, &dns.Server{PacketConn: pc, Handler: h})
+	res := run(t, Spec{Hops: []Hop{{Name: HopKubeDNS, Addr: pc.LocalAddr().String()}}, Names: []Name{{Name: "svc.cluster.local", Kind: KindCluster, CacheBust: true}},
+		Count: 25, Transports: []string{"udp"}})
+	s := res.Hops[0].Series[0]
+	if s.Sent != 25 || s.Answered() != 25 || s.OK != 0 || s.Rcodes["NXDOMAIN"] != 25 {
+		t.Errorf("got sent=%d answered=%d ok=%d rcodes=%v, want 25 NXDOMAIN answers", s.Sent, s.Answered(), s.OK, s.Rcodes)
+	}
+	if got, want := s.Display(), "nd*.svc.cluster.local"; got != want {
+		t.Errorf("display: got %q, want %q", got, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 50 { // A and AAAA, 25 each, every name new
+		t.Errorf("distinct names asked: got %d, want 50", len(seen))
+	}
+	for n := range seen {
+		if !strings.HasPrefix(n, "nd") || !strings.HasSuffix(n, ".svc.cluster.local.") {
+			t.Errorf("asked %q, want nd<random>.svc.cluster.local.", n)
+		}
 	}
 }

@@ -41,11 +41,41 @@ type HopResult struct {
 // Totals sums the hop's series, optionally only those of one name kind
 // (kind "" sums every series).
 func (h HopResult) Totals(kind string) Series {
+	return h.totals(func(s Series) bool { return kind == "" || s.Kind == kind })
+}
+
+// Names lists the names the hop was asked, as Series.Display renders them,
+// in series order.
+func (h HopResult) Names() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range h.Series {
+		if d := s.Display(); !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// TotalsOf sums the series of one name (as Series.Display renders it).
+func (h HopResult) TotalsOf(name string) Series {
+	t := h.totals(func(s Series) bool { return s.Display() == name })
+	for _, s := range h.Series {
+		if s.Display() == name {
+			t.QName, t.Kind, t.CacheBust = s.QName, s.Kind, s.CacheBust
+			break
+		}
+	}
+	return t
+}
+
+func (h HopResult) totals(keep func(Series) bool) Series {
 	var t Series
 	t.Rcodes = map[string]int{}
 	var hist Histogram
 	for _, s := range h.Series {
-		if kind != "" && s.Kind != kind {
+		if !keep(s) {
 			continue
 		}
 		t.Sent += s.Sent
@@ -75,7 +105,7 @@ func (h HopResult) Totals(kind string) Series {
 	} else {
 		// Decoded from JSON: no histogram; keep the worst per-series figures.
 		for _, s := range h.Series {
-			if kind != "" && s.Kind != kind {
+			if !keep(s) {
 				continue
 			}
 			if s.Latency.P50MS > t.Latency.P50MS {
@@ -91,8 +121,11 @@ func (h HopResult) Totals(kind string) Series {
 
 // Series is the outcome of asking one name, type and transport repeatedly.
 type Series struct {
+	// QName is the name asked; with CacheBust, the name under which each
+	// query asked a new random label.
 	QName     string `json:"qname"`
 	Kind      string `json:"kind"`
+	CacheBust bool   `json:"cacheBust,omitempty"`
 	Type      string `json:"type"`
 	Transport string `json:"transport"`
 	// Sent counts queries sent; Responses those answered (any rcode); OK
@@ -121,6 +154,28 @@ type Series struct {
 	FirstError string `json:"firstError,omitempty"`
 
 	hist *Histogram
+}
+
+// Display renders the name asked: "nd*.svc.cluster.local" for cache busting.
+func (s Series) Display() string {
+	if s.CacheBust {
+		return "nd*." + s.QName
+	}
+	return s.QName
+}
+
+// Answered counts the answers that carry a DNS verdict: every response
+// except SERVFAIL and REFUSED (NXDOMAIN and truncated answers included).
+func (s Series) Answered() int {
+	return s.Responses - s.Rcodes["SERVFAIL"] - s.Rcodes["REFUSED"]
+}
+
+// AnswerRate is Answered/Sent (0 when nothing was sent).
+func (s Series) AnswerRate() float64 {
+	if s.Sent == 0 {
+		return 0
+	}
+	return float64(s.Answered()) / float64(s.Sent)
 }
 
 // SuccessRate is OK/Sent (0 when nothing was sent).
@@ -162,8 +217,8 @@ type ResolvConf struct {
 func sortSeries(ss []Series) {
 	sort.SliceStable(ss, func(i, j int) bool {
 		a, b := ss[i], ss[j]
-		if a.QName != b.QName {
-			return a.QName < b.QName
+		if a.Display() != b.Display() {
+			return a.Display() < b.Display()
 		}
 		if a.Type != b.Type {
 			return a.Type < b.Type

@@ -102,6 +102,11 @@ type Name struct {
 	Name string `json:"name"`
 	// Kind is KindCluster or KindExternal.
 	Kind string `json:"kind"`
+	// CacheBust asks a new name under Name for every query
+	// (nd<random>.NAME), so that no cache on the path (NodeLocal DNS,
+	// CoreDNS) can answer it: every query travels the whole path. The
+	// answer is usually NXDOMAIN, which counts as answered.
+	CacheBust bool `json:"cacheBust,omitempty"`
 }
 
 // Spec is a probe run's input: the "dns" agent request's spec.

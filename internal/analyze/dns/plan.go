@@ -126,7 +126,12 @@ func PlanProbe(s *snapshot.Snapshot, names []string) ProbePlan {
 		// forward . /etc/resolv.conf, or no Corefile to tell (AKS's default).
 		p.Spec.UpstreamResolvConf = UpstreamResolvConfOnNode
 	}
-	p.Spec.Names = []dnsprobe.Name{{Name: "kubernetes.default.svc." + domain, Kind: dnsprobe.KindCluster}}
+	// A name every cluster has (answered from caches once asked), and new
+	// names under svc.<domain> that only CoreDNS itself can answer.
+	p.Spec.Names = []dnsprobe.Name{
+		{Name: "kubernetes.default.svc." + domain, Kind: dnsprobe.KindCluster},
+		{Name: "svc." + domain, Kind: dnsprobe.KindCluster, CacheBust: true},
+	}
 	if len(names) == 0 {
 		names = []string{DefaultExternalName}
 	}

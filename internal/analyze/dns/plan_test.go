@@ -22,7 +22,7 @@ func TestPlanProbe(t *testing.T) {
 			name:      "AKS default, NodeLocal DNS, upstream from the nodes",
 			file:      "testdata/netpol/nodelocal-selector-only.yaml",
 			wantHops:  []string{"node-local-dns=169.254.20.10", "kube-dns=10.0.0.10", "coredns=10.244.0.5 kube-system/coredns-5d78c9869d-2xkqp@aks-nodepool1-0"},
-			wantNames: []string{"kubernetes.default.svc.cluster.local/cluster", "mcr.microsoft.com/external"},
+			wantNames: []string{"kubernetes.default.svc.cluster.local/cluster", "nd*.svc.cluster.local/cluster", "mcr.microsoft.com/external"},
 		},
 		{
 			name:          "node resolv.conf collected",
@@ -30,7 +30,7 @@ func TestPlanProbe(t *testing.T) {
 			nodeResolv:    "nameserver 168.63.129.16\nsearch reddog.microsoft.com\n",
 			names:         []string{"www.example.com", "api.shop.svc.cluster.local"},
 			wantHops:      []string{"kube-dns=10.0.0.10", "coredns=10.244.0.5 kube-system/coredns-5d78c9869d-2xkqp@aks-nodepool1-0", "coredns=10.244.1.5 kube-system/coredns-5d78c9869d-8fjw2@aks-nodepool1-1", "upstream=168.63.129.16"},
-			wantNames:     []string{"kubernetes.default.svc.cluster.local/cluster", "www.example.com/external", "api.shop.svc.cluster.local/cluster"},
+			wantNames:     []string{"kubernetes.default.svc.cluster.local/cluster", "nd*.svc.cluster.local/cluster", "www.example.com/external", "api.shop.svc.cluster.local/cluster"},
 			upstreamKnown: true,
 		},
 	}
@@ -53,6 +53,9 @@ func TestPlanProbe(t *testing.T) {
 				hops = append(hops, s)
 			}
 			for _, n := range p.Spec.Names {
+				if n.CacheBust {
+					n.Name = "nd*." + n.Name
+				}
 				names = append(names, n.Name+"/"+n.Kind)
 			}
 			if !reflect.DeepEqual(hops, tt.wantHops) {

@@ -199,10 +199,13 @@ func Probes(s *snapshot.Snapshot) finding.Result {
 	status := map[string][]string{}
 	fail := func(check, reason string) { status[check] = append(status[check], reason) }
 	for _, run := range obs.Runs {
-		probeCluster(s, run, staticDNS001, &c, fail)
+		down := probeCluster(s, run, staticDNS001, &c, fail)
 		dns002 := probeUpstream(run, &c, fail)
 		probeTruncation(s, run, &c, fail)
-		probeIntermittent(s, run, dns002, &c, fail)
+		if !down {
+			// Failing outright is DNS001's, not intermittent.
+			probeIntermittent(s, run, dns002, &c, fail)
+		}
 		probeNdots(run, obs.Names, &c)
 	}
 	if c.has("DNS001") || c.has("DNS002") || c.has("DNS006") {
@@ -219,47 +222,102 @@ func Probes(s *snapshot.Snapshot) finding.Result {
 	return r
 }
 
-// probeCluster: cluster names through the front hops (DNS001 by probe).
-func probeCluster(s *snapshot.Snapshot, run dnsprobe.Result, staticDNS001 bool, c *collector, fail func(string, string)) {
+// byName sums a hop's series per name asked (cache-busting names apart).
+func byName(h dnsprobe.HopResult, kind string) (names []string, stats map[string]stat) {
+	stats = map[string]stat{}
+	for _, se := range h.Series {
+		if kind != "" && se.Kind != kind {
+			continue
+		}
+		d := se.Display()
+		if _, ok := stats[d]; !ok {
+			names = append(names, d)
+		}
+		one := dnsprobe.HopResult{Hop: h.Hop, Series: []dnsprobe.Series{se}}
+		st := statOf(one, "", "")
+		prev := stats[d]
+		prev.sent += st.sent
+		prev.reach += st.reach
+		prev.bad += st.bad
+		prev.timeouts += st.timeouts
+		prev.errors += st.errors
+		prev.servfail += st.servfail
+		prev.refused += st.refused
+		if st.p99 > prev.p99 {
+			prev.p99 = st.p99
+		}
+		if st.max > prev.max {
+			prev.max = st.max
+		}
+		if prev.firstError == "" {
+			prev.firstError = st.firstError
+		}
+		stats[d] = prev
+	}
+	sort.Strings(names)
+	return names, stats
+}
+
+// probeCluster: cluster names through the front hops (DNS001 by probe). A
+// cache-busting name that nobody answers while a cached one is answered
+// means only NodeLocal DNS's or CoreDNS's cache is left.
+func probeCluster(s *snapshot.Snapshot, run dnsprobe.Result, staticDNS001 bool, c *collector, fail func(string, string)) bool {
 	var deadFront []string
 	var ev []string
 	coreAnswer := 0
+	cachedOnly := false
 	for _, h := range run.Hops {
-		st := statOf(h, dnsprobe.KindCluster, "")
-		if st.sent == 0 {
+		if !isFront(h.Hop) && h.Hop.Name != dnsprobe.HopCoreDNS {
 			continue
 		}
-		if h.Hop.Name == dnsprobe.HopCoreDNS && st.reach > 0 {
+		names, stats := byName(h, dnsprobe.KindCluster)
+		var dead []string
+		answered := 0
+		for _, n := range names {
+			st := stats[n]
+			ev = append(ev, fmt.Sprintf("%s, %s: %s", h.Hop.Label(), n, st))
+			if st.sent > 0 && st.reach == 0 {
+				dead = append(dead, n)
+			} else if st.reach > 0 {
+				answered++
+			}
+		}
+		if h.Hop.Name == dnsprobe.HopCoreDNS && answered > 0 && len(dead) == 0 {
 			coreAnswer++
 		}
-		if isFront(h.Hop) || h.Hop.Name == dnsprobe.HopCoreDNS {
-			ev = append(ev, fmt.Sprintf("%s, cluster names: %s", h.Hop.Label(), st))
-		}
-		if isFront(h.Hop) && st.reach == 0 {
+		if isFront(h.Hop) && len(dead) > 0 {
 			deadFront = append(deadFront, h.Hop.Label())
+			if answered > 0 {
+				cachedOnly = true
+			}
 		}
 	}
 	if len(deadFront) == 0 {
-		return
+		return false
 	}
 	fail("dns/probe-cluster", where(run)+": no answer from "+strings.Join(deadFront, ", "))
 	if staticDNS001 && coreAnswer == 0 {
-		return // the static DNS001 already says it; the check records the confirmation
+		return true // the static DNS001 already says it; the check records the confirmation
 	}
 	f := finding.Finding{
 		Code: "DNS001", Severity: finding.Critical, Subjects: []finding.Subject{kubeDNSSubject},
 		Evidence:    append([]string{"probed from " + where(run)}, ev...),
 		Remediation: []string{"kubectl -n kube-system get pods -l k8s-app=kube-dns -o wide", "kubectl -n kube-system logs -l k8s-app=kube-dns --tail=50"},
 	}
-	if coreAnswer > 0 {
+	switch {
+	case coreAnswer > 0:
 		f.Title = "kube-dns does not answer although CoreDNS pods do"
-		f.Explanation = "Queried directly, the CoreDNS pods answer; through the address in the pods' resolv.conf (the kube-dns ClusterIP, or NodeLocal DNS in front of it) nothing answers. The break is between the pod and CoreDNS: kube-proxy's DNAT for kube-dns on this node (KUBE-SVC rules, endpoints), or NodeLocal DNS on this node."
+		f.Explanation = "Queried directly, the CoreDNS pods answer; through the address in the pods' resolv.conf (the kube-dns ClusterIP, or NodeLocal DNS in front of it) names no cache holds get no answer. The break is between the pod and CoreDNS: kube-proxy's DNAT for kube-dns on this node (KUBE-SVC rules, endpoints), or NodeLocal DNS on this node."
 		f.Remediation = append(f.Remediation, "netdoctor trace --to "+firstAddr(run, dnsprobe.HopKubeDNS)+":53/udp   # where the packet to kube-dns goes on the node", "kubectl -n kube-system get pods -l k8s-app=node-local-dns -o wide")
-	} else {
+	case cachedOnly:
+		f.Title = "Cluster DNS answers only from cache (probe)"
+		f.Explanation = "Names a cache already holds are still answered (NodeLocal DNS and CoreDNS keep answers up to their TTL), but a name asked for the first time gets no answer: nothing behind the caches answers. Every new lookup fails, and the cached ones will as their TTLs run out."
+	default:
 		f.Title = "Cluster DNS does not answer (probe)"
 		f.Explanation = "No DNS server on the path answered a cluster name: not the resolv.conf nameserver, not kube-dns, not any CoreDNS pod. Every lookup from pods fails. The CoreDNS pods may look Ready while their process does not answer (a crash, a deadlock, a NetworkPolicy on kube-system)."
 	}
 	c.add(f)
+	return true
 }
 
 func firstAddr(run dnsprobe.Result, name string) string {
@@ -297,7 +355,15 @@ func probeUpstream(run dnsprobe.Result, c *collector, fail func(string, string))
 			}
 		}
 	}
-	if !clusterOK || ext.sent == 0 || ext.rate() < brokenMin {
+	upDead := false
+	for _, h := range run.Hops {
+		if h.Hop.Name == dnsprobe.HopUpstream {
+			if st := statOf(h, dnsprobe.KindExternal, ""); st.sent > 0 && st.rate() >= brokenMin {
+				upDead = true
+			}
+		}
+	}
+	if !clusterOK || ((ext.sent == 0 || ext.rate() < brokenMin) && !upDead) {
 		return false
 	}
 	ev := append([]string{"probed from " + where(run)}, extEv...)
@@ -327,6 +393,9 @@ func probeUpstream(run dnsprobe.Result, c *collector, fail func(string, string))
 	}
 	if core.sent > 0 {
 		ev = append(ev, fmt.Sprintf("CoreDNS pods returned SERVFAIL %d and timed out %d times for %d external queries: what its forward plugin does when the upstream does not answer", core.servfail, core.timeouts, core.sent))
+	}
+	if ext.sent > 0 && ext.rate() < brokenMin {
+		ev = append(ev, "external names are still answered through CoreDNS: from its cache (and NodeLocal DNS's), until their TTLs run out")
 	}
 	ev = append(ev, cause...)
 	fail("dns/probe-upstream", where(run)+": external names fail while cluster names resolve")
@@ -576,6 +645,9 @@ func probeIntermittent(s *snapshot.Snapshot, run dnsprobe.Result, dns002 bool, c
 	}
 	var flakyFront []hopStat
 	pairLoss := 0
+	if len(badCore) > 0 {
+		front = nil // the CoreDNS pods fail too: not the pod's path
+	}
 	for _, hs := range front {
 		if flaky(hs.st, false) {
 			flakyFront = append(flakyFront, hs)
