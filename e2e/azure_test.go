@@ -5,12 +5,15 @@ package e2e
 import (
 	"encoding/json"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/netdoctor/netdoctor/internal/finding"
 	"github.com/netdoctor/netdoctor/internal/lab"
+	"github.com/netdoctor/netdoctor/internal/probe"
 )
 
 // The Azure outbound-path tests give diagnose the lab's az-shaped JSON
@@ -161,6 +164,33 @@ func TestAzureUDRBlackhole(t *testing.T) {
 	}
 	if got := azureCheck(rep, "azure/snat"); got != finding.Skipped {
 		t.Errorf("check azure/snat is %q, want skipped (outbound type userDefinedRouting)", got)
+	}
+
+	// The same from a probe instead of node data: a bundle collected with
+	// --azure-dir, plus the probe's observations.
+	node := l.Nodes()[0].Name
+	_, probeJSON, _ := probeRun(t, addr, "--node", node, "--outside-netns", outsideNetns, "--count", "3", "--interval", "200ms", "--probe-timeout", "2s", "--icmp=false")
+	dir := filepath.Join(t.TempDir(), "bundle")
+	if res := runNetdoctor(t, 4*time.Minute, "collect", "--azure-dir", l.AzureDir(), "-o", dir); res.ExitCode != 0 {
+		t.Fatalf("collect: exit %d: %s", res.ExitCode, res.Stderr)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "probes"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(probe.FilePath)), probeJSON, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := runNetdoctor(t, 2*time.Minute, "diagnose", "--bundle", dir, "-o", "json")
+	if res.ExitCode != 0 && res.ExitCode != 1 {
+		t.Fatalf("diagnose --bundle: exit %d: %s", res.ExitCode, res.Stderr)
+	}
+	var rep2 finding.Report
+	if err := json.Unmarshal([]byte(res.Stdout), &rep2); err != nil {
+		t.Fatalf("diagnose output is not JSON: %v\n%s", err, res.Stdout)
+	}
+	got = azureFindings(t, rep2, "EGR002")
+	if len(got) != 1 || !strings.Contains(azureText(got[0]), "probe from node "+node) {
+		t.Fatalf("from the probe: got %d EGR002 findings (%v), want one citing the probe from node %s", len(got), got, node)
 	}
 }
 
