@@ -16,11 +16,15 @@ count() {
        "mounts=$(grep -c -E 'ndlab|/run/netns/ndl-' /proc/self/mountinfo || true)" \
        "rundir=$([ -e "${NDLAB_RUN:-/run/ndlab}" ] && echo yes || echo no)"
 }
+if [ -e "${NDLAB_RUN:-/run/ndlab}/state.json" ]; then
+  echo "a lab is up (maybe someone else's): not soaking" >&2
+  exit 1
+fi
 before="$(count)"
 echo "before: $before"
 for i in $(seq 1 "$n"); do
   t0=$(date +%s.%N)
-  "$ndlab" up >/dev/null 2>"/tmp/lab-soak-up.$i.log" || { echo "cycle $i: up failed"; cat "/tmp/lab-soak-up.$i.log"; "$ndlab" down || true; exit 1; }
+  "$ndlab" up >/dev/null 2>"/tmp/lab-soak-up.$i.log" || { echo "cycle $i: up failed (a failed up removes what it made)"; cat "/tmp/lab-soak-up.$i.log"; exit 1; }
   t1=$(date +%s.%N)
   "$ndlab" down >/dev/null
   t2=$(date +%s.%N)

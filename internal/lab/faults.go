@@ -396,7 +396,7 @@ func injectSNAT(ctx context.Context, l *Lab, o *FaultOptions) (string, error) {
 		o.Ports = 8
 	}
 	if o.Connections <= 0 {
-		o.Connections = 2 * o.Ports
+		o.Connections = o.Ports + 2
 	}
 	o.Connections = min(o.Connections, 256)
 	small := [2]int{n.SNATPorts[0], n.SNATPorts[0] + o.Ports - 1}
