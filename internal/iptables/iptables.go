@@ -108,9 +108,7 @@ type Rule struct {
 	// Line is the line number in the dump, from 1.
 	Line int
 	// Text is the line as written (trimmed).
-	Text string
-	// Counters reports whether the rule carried a "[packets:bytes]" prefix.
-	Counters       bool
+	Text           string
 	Packets, Bytes uint64
 	// Basic holds the options of no match module, in order: -p, -s, -d, -i,
 	// -o, -f (short names).
@@ -120,23 +118,51 @@ type Rule struct {
 	// Target is the -j or -g target; Target.Name is "" for a rule without
 	// one (it only counts packets).
 	Target Target
+	// Counters reports whether the rule carried a "[packets:bytes]" prefix
+	// (Packets, Bytes).
+	Counters bool
 }
 
-// Opt is one option with its arguments: "! --dport 80" is
-// Opt{Name: "--dport", Neg: true, Args: ["80"]}.
+// Opt is one option with its arguments: "! --dport 80" is the option
+// "--dport", negated, with the one argument "80" (NewOpt("--dport", true,
+// "80")).
 type Opt struct {
 	Name string
 	Neg  bool
-	Args []string
+	// n is the number of arguments; val holds them: the argument as written
+	// when there is one, joined by NUL bytes when there are several (a
+	// dump cannot hold NUL bytes).
+	n   uint8
+	val string
+}
+
+// NewOpt builds an option.
+func NewOpt(name string, neg bool, args ...string) Opt {
+	return Opt{Name: name, Neg: neg, n: uint8(len(args)), val: strings.Join(args, "\x00")}
 }
 
 // Arg returns the first argument, or "".
 func (o Opt) Arg() string {
-	if len(o.Args) == 0 {
-		return ""
+	if o.n > 1 {
+		first, _, _ := strings.Cut(o.val, "\x00")
+		return first
 	}
-	return o.Args[0]
+	return o.val
 }
+
+// Args returns the arguments.
+func (o Opt) Args() []string {
+	switch o.n {
+	case 0:
+		return nil
+	case 1:
+		return []string{o.val}
+	}
+	return strings.Split(o.val, "\x00")
+}
+
+// NArgs is the number of arguments.
+func (o Opt) NArgs() int { return int(o.n) }
 
 // Match is one "-m module" and its options.
 type Match struct {
@@ -164,9 +190,9 @@ type Target struct {
 	// Name is a standard target (ACCEPT, DROP, RETURN), an extension
 	// target (DNAT, MARK, ...) or a chain.
 	Name string
+	Opts []Opt
 	// Goto is set for "-g CHAIN" (no return to the calling chain).
 	Goto bool
-	Opts []Opt
 	// Known is false for an extension target this package does not know
 	// that is not a chain of the table.
 	Known bool

@@ -125,7 +125,7 @@ func TestParseCountersAndUnknown(t *testing.T) {
 		t.Errorf("multiport: got %+v", mp)
 	}
 	set, _ := d.Chain("filter", "FORWARD").Rules[2].Match("set")
-	if o, _ := set.Opt("--match-set"); !reflect.DeepEqual(o.Args, []string{"KUBE-CLUSTER-IP", "dst,dst"}) {
+	if o, _ := set.Opt("--match-set"); !reflect.DeepEqual(o.Args(), []string{"KUBE-CLUSTER-IP", "dst,dst"}) {
 		t.Errorf("set: got %+v", set)
 	}
 }
@@ -263,14 +263,7 @@ func normRule(r Rule) Rule {
 		if len(os) == 0 {
 			return nil
 		}
-		out := make([]Opt, len(os))
-		for i, o := range os {
-			if len(o.Args) == 0 {
-				o.Args = nil
-			}
-			out[i] = o
-		}
-		return out
+		return append([]Opt(nil), os...)
 	}
 	r.Basic = norm(r.Basic)
 	r.Target.Opts = norm(r.Target.Opts)

@@ -61,10 +61,12 @@ type smatch struct {
 }
 
 type parser struct {
-	file  string
-	dump  *Dump
-	table *Table
-	line  int
+	file     string
+	dump     *Dump
+	table    *Table
+	line     int
+	modCache [6]modEntry
+	modNext  int
 	// last is the chain of the previous rule: iptables-save groups rules
 	// by chain.
 	last *Chain
@@ -83,7 +85,6 @@ type parser struct {
 	ptrArena   []*Rule
 	optArena   []Opt
 	matchArena []Match
-	strArena   []string
 }
 
 func (p *parser) errf(format string, args ...any) error {
@@ -327,6 +328,9 @@ func (p *parser) rule(line string) error {
 	if p.table == nil {
 		return p.errf("rule outside a table")
 	}
+	if strings.IndexByte(line, 0) >= 0 {
+		return p.errf("NUL byte in the rule")
+	}
 	if err := p.tokenize(line); err != nil {
 		return err
 	}
@@ -403,7 +407,7 @@ func (p *parser) rule(line string) error {
 				return p.errf("-m needs a module name")
 			}
 			mod := toks[i+1].s
-			opts, known := matchTables[mod]
+			opts, known := p.module(mod)
 			if !known {
 				p.dump.Unknown = append(p.dump.Unknown, Unknown{Line: p.line, Table: p.table.Name, Chain: r.Chain,
 					What: fmt.Sprintf("match %q", mod)})
@@ -513,12 +517,32 @@ func (p *parser) rule(line string) error {
 	return nil
 }
 
+// module returns a match module's option table, through a small cache of
+// the modules met last (a dump uses few, over and over).
+func (p *parser) module(name string) (optTable, bool) {
+	for i := range p.modCache {
+		if e := &p.modCache[i]; e.name == name && e.name != "" {
+			return e.opts, e.known
+		}
+	}
+	opts, known := matchTables[name]
+	p.modCache[p.modNext] = modEntry{name: name, opts: opts, known: known}
+	p.modNext = (p.modNext + 1) % len(p.modCache)
+	return opts, known
+}
+
+type modEntry struct {
+	name  string
+	opts  optTable
+	known bool
+}
+
 // genericArgs counts the arguments of an option not in the tables: the
 // words up to the next option or "!".
 func genericArgs(rest []token) int {
 	n := 0
 	for _, t := range rest {
-		if isOption(t) || isBang(t) {
+		if isOption(t) || isBang(t) || n == 255 {
 			break
 		}
 		n++
@@ -529,8 +553,6 @@ func genericArgs(rest []token) int {
 // finish copies the scratch options into the arenas, grouped: basic
 // options, then each match's, then the target's (a counting sort by owner).
 func (p *parser) finish(r *Rule) {
-	args := p.allocStrings(len(p.args))
-	copy(args, p.args)
 	opts := p.allocOpts(len(p.sopts))
 	slot := func(owner int) int {
 		switch owner {
@@ -557,9 +579,13 @@ func (p *parser) finish(r *Rule) {
 	next = append(next, starts[:nslots]...)
 	p.next = next
 	for _, so := range p.sopts {
-		o := Opt{Name: so.name, Neg: so.neg}
-		if so.an > 0 {
-			o.Args = args[so.a0 : so.a0+so.an : so.a0+so.an]
+		o := Opt{Name: so.name, Neg: so.neg, n: uint8(so.an)}
+		switch so.an {
+		case 0:
+		case 1:
+			o.val = p.args[so.a0]
+		default:
+			o.val = strings.Join(p.args[so.a0:so.a0+so.an], "\x00")
 		}
 		s := slot(so.matchIdx)
 		opts[next[s]] = o
@@ -641,18 +667,6 @@ func (p *parser) allocMatches(n int) []Match {
 	l := len(p.matchArena)
 	p.matchArena = p.matchArena[:l+n]
 	return p.matchArena[l : l+n : l+n]
-}
-
-func (p *parser) allocStrings(n int) []string {
-	if n == 0 {
-		return nil
-	}
-	if cap(p.strArena)-len(p.strArena) < n {
-		p.strArena = make([]string, 0, max(arenaChunk, n))
-	}
-	l := len(p.strArena)
-	p.strArena = p.strArena[:l+n]
-	return p.strArena[l : l+n : l+n]
 }
 
 // checkPrefix validates an address without building it (ParsePrefix

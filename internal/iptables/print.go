@@ -74,7 +74,7 @@ func writeOpts(b *strings.Builder, opts []Opt) {
 			b.WriteString(" !")
 		}
 		b.WriteString(" " + o.Name)
-		for _, a := range o.Args {
+		for _, a := range o.Args() {
 			b.WriteByte(' ')
 			b.WriteString(Quote(a))
 		}

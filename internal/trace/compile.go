@@ -233,10 +233,14 @@ func compileMatch(cr *crule, r *iptables.Rule, m iptables.Match) error {
 			case "--syn":
 				cr.conds = append(cr.conds, cond{kind: cSyn, neg: o.Neg})
 			case "--tcp-flags":
-				mask, err1 := tcpFlags(o.Args[0])
-				comp, err2 := tcpFlags(o.Args[1])
+				args := o.Args()
+				if len(args) != 2 {
+					return lineErr(r, "bad --tcp-flags %v", args)
+				}
+				mask, err1 := tcpFlags(args[0])
+				comp, err2 := tcpFlags(args[1])
 				if err1 != nil || err2 != nil {
-					return lineErr(r, "bad --tcp-flags %v", o.Args)
+					return lineErr(r, "bad --tcp-flags %v", args)
 				}
 				cr.conds = append(cr.conds, cond{kind: cTCPFlags, neg: o.Neg, types: mask, v: uint32(comp)})
 			default:
