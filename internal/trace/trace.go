@@ -149,6 +149,9 @@ var filterChains = []string{"KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-NOD
 const (
 	maxDepth  = 64
 	maxLeaves = 4096
+	// maxSteps bounds the rules one trace evaluates (branches of
+	// branches of looping chains could otherwise grow without bound).
+	maxSteps = 1_000_000
 )
 
 // pstate is the packet as rules see it on one branch.
@@ -189,6 +192,7 @@ type walker struct {
 	affinity map[*crule]bool
 	order    []*crule // warnings/affinity in order met
 	trunc    bool
+	steps    int
 }
 
 // Trace follows one packet.
@@ -331,7 +335,7 @@ func (t *Tracer) Trace(p Packet) Result {
 		}
 	}
 	if w.trunc {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("the trace stopped after %d branches", maxLeaves))
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the trace stopped early (more than %d branches or %d rules evaluated): the result is incomplete", maxLeaves, maxSteps))
 	}
 	return res
 }
@@ -424,6 +428,10 @@ func (w *walker) run(c *cchain, idx int, stack []frame, st pstate, mass float64,
 		for idx < len(c.rules) {
 			cr := &c.rules[idx]
 			idx++
+			if w.steps++; w.steps > maxSteps {
+				w.trunc = true
+				return
+			}
 			ok, why := w.matches(cr, &st)
 			if why != "" {
 				if _, seen := w.warnings[cr]; !seen {

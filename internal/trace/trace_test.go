@@ -264,3 +264,23 @@ func TestMalformedRuleNamesLine(t *testing.T) {
 		t.Errorf("got verdict %s, warnings %q; want none and a warning naming line 3", res.Verdict, res.Warnings)
 	}
 }
+
+func TestLoopingChainsAreBounded(t *testing.T) {
+	// Two probabilistic self-jumps per level: 2^64 paths without a bound.
+	d, err := iptables.ParseString("", "*nat\n:PREROUTING ACCEPT\n:A -\n-A PREROUTING -j A\n"+
+		"-A A -m statistic --mode random --probability 0.5 -j A\n-A A -m statistic --mode random --probability 0.5 -j A\nCOMMIT\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, _ := New(d, nil)
+	res := tr.Trace(Packet{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: "tcp", DstPort: 80})
+	found := false
+	for _, w := range res.Warnings {
+		if strings.Contains(w, "stopped early") || strings.Contains(w, "nest deeper") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("warnings: got %q, want the trace to say it stopped", res.Warnings)
+	}
+}
