@@ -202,12 +202,12 @@ type Hop struct {
 	Sent   int      `json:"sent"`
 	Recv   int      `json:"recv"`
 	// LossPct is the percentage of probes at this TTL that got no answer.
-	LossPct    float64 `json:"lossPct"`
-	LastMillis float64 `json:"lastMillis"`
-	AvgMillis  float64 `json:"avgMillis"`
-	BestMillis float64 `json:"bestMillis"`
+	LossPct     float64 `json:"lossPct"`
+	LastMillis  float64 `json:"lastMillis"`
+	AvgMillis   float64 `json:"avgMillis"`
+	BestMillis  float64 `json:"bestMillis"`
 	WorstMillis float64 `json:"worstMillis"`
-	StdDev     float64 `json:"stdDevMillis"`
+	StdDev      float64 `json:"stdDevMillis"`
 	// Unreachable is set when this hop answered "destination unreachable".
 	Unreachable bool `json:"unreachable,omitempty"`
 }

@@ -76,6 +76,20 @@ func (n *nsDialer) DialContext(ctx context.Context, network, address string) (ne
 	return c, err
 }
 
+// DialTCPLocal implements LocalDialer inside the namespace.
+func (n *nsDialer) DialTCPLocal(ctx context.Context, address string) (net.Conn, string, error) {
+	var (
+		c     net.Conn
+		local string
+	)
+	err := InNetns(n.path, func() error {
+		var err error
+		c, local, err = dialTCPLocal(ctx, address)
+		return err
+	})
+	return c, local, err
+}
+
 // NewInNetns returns a Prober whose every socket (TCP, UDP, ICMP, and the
 // resolver's DNS queries) is created inside the named network namespace (a
 // name under /run/netns or a path such as /proc/PID/ns/net). Names resolve

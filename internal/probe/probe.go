@@ -305,7 +305,7 @@ type Resolver interface {
 // sockets when privileged is true.
 func New(privileged bool) *Prober {
 	return &Prober{
-		Dialer:     &net.Dialer{},
+		Dialer:     &sysDialer{},
 		Resolver:   &net.Resolver{PreferGo: true},
 		ListenICMP: icmp.ListenPacket,
 		Now:        time.Now,

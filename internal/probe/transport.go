@@ -28,7 +28,12 @@ func (p *Prober) tcpOnce(ctx context.Context, s Spec) Observation {
 	dctx, dcancel := context.WithTimeout(ctx, time.Duration(s.Timeout))
 	defer dcancel()
 	start := p.Now()
-	c, err := p.Dialer.DialContext(dctx, "tcp", o.Remote)
+	var c net.Conn
+	if ld, ok := p.Dialer.(LocalDialer); ok {
+		c, o.Local, err = ld.DialTCPLocal(dctx, o.Remote)
+	} else {
+		c, err = p.Dialer.DialContext(dctx, "tcp", o.Remote)
+	}
 	o.RTTMillis = p.since(start)
 	if err != nil {
 		o.Outcome, o.Detail = Classify(err)
