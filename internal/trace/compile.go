@@ -3,6 +3,7 @@ package trace
 import (
 	"fmt"
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -119,6 +120,56 @@ type cchain struct {
 	chains   map[string]*cchain
 	compiled bool
 	rules    []crule
+	// A long chain (kube-proxy's KUBE-SERVICES holds a rule per Service
+	// IP and port) is indexed by the single destination address its rules
+	// require: a packet only meets the rules for its destination and the
+	// rules that require none (others).
+	// Rules without one are indexed by the single destination port they
+	// require (kube-proxy's KUBE-NODEPORTS).
+	byDst  map[netip.Addr][]int
+	byPort map[int][]int
+	others []int
+}
+
+// indexMin is the chain length from which chains are indexed.
+const indexMin = 32
+
+// next returns the first rule at or after idx that a packet to dst and
+// dport can match (len(rules) when none).
+func (c *cchain) next(idx int, dst netip.Addr, dport int) int {
+	if c.byDst == nil {
+		return idx
+	}
+	best := len(c.rules)
+	first := func(l []int) {
+		if j := sort.SearchInts(l, idx); j < len(l) && l[j] < best {
+			best = l[j]
+		}
+	}
+	first(c.byDst[dst])
+	first(c.byPort[dport])
+	first(c.others)
+	return best
+}
+
+// exactPort returns the single destination port a rule requires.
+func (cr *crule) exactPort() (int, bool) {
+	for _, c := range cr.conds {
+		if c.kind == cDport && !c.neg && len(c.ports) == 1 && c.ports[0].lo == c.ports[0].hi {
+			return int(c.ports[0].lo), true
+		}
+	}
+	return 0, false
+}
+
+// exactDst returns the single address a rule requires as destination.
+func (cr *crule) exactDst() (netip.Addr, bool) {
+	for _, c := range cr.conds {
+		if c.kind == cDst && !c.neg && c.pfx.IsSingleIP() {
+			return c.pfx.Addr(), true
+		}
+	}
+	return netip.Addr{}, false
 }
 
 // compile compiles the chain's rules on first use: a trace visits a few
@@ -135,6 +186,20 @@ func (c *cchain) compile() {
 		cr := &c.rules[i]
 		if err := compileRule(cr, r, c.chains); err != nil {
 			*cr = crule{r: r, prob: 1, kind: tNone, conds: []cond{{kind: cUnknown, str: err.Error()}}}
+		}
+	}
+	if len(c.rules) < indexMin {
+		return
+	}
+	c.byDst = map[netip.Addr][]int{}
+	c.byPort = map[int][]int{}
+	for i := range c.rules {
+		if a, ok := c.rules[i].exactDst(); ok {
+			c.byDst[a] = append(c.byDst[a], i)
+		} else if p, ok := c.rules[i].exactPort(); ok {
+			c.byPort[p] = append(c.byPort[p], i)
+		} else {
+			c.others = append(c.others, i)
 		}
 	}
 }

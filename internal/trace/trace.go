@@ -198,7 +198,7 @@ type walker struct {
 // Trace follows one packet.
 func (t *Tracer) Trace(p Packet) Result {
 	st := pstate{src: p.Src.Unmap(), dst: p.Dst.Unmap(), proto: p.Proto, sport: p.SrcPort, dport: p.DstPort}
-	w := &walker{t: t, warnings: map[*crule]string{}, affinity: map[*crule]bool{}}
+	w := &walker{t: t}
 
 	// nat: PREROUTING, or OUTPUT for a packet the node sends. A dump of
 	// kube-proxy's own chains only (as in its tests) starts at
@@ -270,11 +270,14 @@ func (t *Tracer) Trace(p Packet) Result {
 	for _, f := range finals {
 		mass[f.verdict] += f.mass
 	}
-	rank := map[Verdict]int{Reject: 5, Drop: 4, DNAT: 3, Accept: 2, None: 1}
 	res := Result{Verdict: None, Destinations: []Destination{}, Path: []Step{}}
 	best := -1.0
-	for v, m := range mass {
-		if m > best+1e-12 || (m > best-1e-12 && rank[v] > rank[res.Verdict]) {
+	for _, v := range []Verdict{None, Accept, DNAT, Drop, Reject} {
+		m, ok := mass[v]
+		if !ok {
+			continue
+		}
+		if m > best+1e-12 || (m > best-1e-12 && verdictRank(v) > verdictRank(res.Verdict)) {
 			best, res.Verdict = m, v
 		}
 	}
@@ -340,6 +343,32 @@ func (t *Tracer) Trace(p Packet) Result {
 	return res
 }
 
+func verdictRank(v Verdict) int {
+	switch v {
+	case Reject:
+		return 5
+	case Drop:
+		return 4
+	case DNAT:
+		return 3
+	case Accept:
+		return 2
+	}
+	return 1
+}
+
+// warn records a warning about a rule, once.
+func (w *walker) warn(cr *crule, why string) {
+	if _, seen := w.warnings[cr]; seen {
+		return
+	}
+	if w.warnings == nil {
+		w.warnings = map[*crule]string{}
+	}
+	w.warnings[cr] = why
+	w.order = append(w.order, cr)
+}
+
 func round(p float64) float64 {
 	f, _ := strconv.ParseFloat(strconv.FormatFloat(p, 'f', 6, 64), 64)
 	return f
@@ -365,7 +394,15 @@ func (w *walker) filter(st pstate, local bool) (Verdict, *crule, []*crule) {
 	}
 	verdict, by := None, (*crule)(nil)
 	var path []*crule
-	rank := map[Verdict]int{Reject: 3, Drop: 3, Accept: 2, None: 1}
+	rank := func(v Verdict) int {
+		switch v {
+		case Reject, Drop:
+			return 3
+		case Accept:
+			return 2
+		}
+		return 1
+	}
 	for _, name := range chains {
 		c := w.t.filter[name]
 		if c == nil {
@@ -385,7 +422,7 @@ func (w *walker) filter(st pstate, local bool) (Verdict, *crule, []*crule) {
 			case leafReject:
 				v = Reject
 			}
-			if rank[v] > rank[verdict] {
+			if rank(v) > rank(verdict) {
 				verdict, by = v, l.by
 			}
 		}
@@ -425,7 +462,10 @@ type frame struct {
 func (w *walker) run(c *cchain, idx int, stack []frame, st pstate, mass float64, path []*crule) {
 	c.compile()
 	for {
-		for idx < len(c.rules) {
+		for {
+			if idx = c.next(idx, st.dst, st.dport); idx >= len(c.rules) {
+				break
+			}
 			cr := &c.rules[idx]
 			idx++
 			if w.steps++; w.steps > maxSteps {
@@ -434,10 +474,7 @@ func (w *walker) run(c *cchain, idx int, stack []frame, st pstate, mass float64,
 			}
 			ok, why := w.matches(cr, &st)
 			if why != "" {
-				if _, seen := w.warnings[cr]; !seen {
-					w.warnings[cr] = why
-					w.order = append(w.order, cr)
-				}
+				w.warn(cr, why)
 				continue
 			}
 			if !ok {
@@ -445,6 +482,9 @@ func (w *walker) run(c *cchain, idx int, stack []frame, st pstate, mass float64,
 			}
 			if cr.rcheck {
 				if !w.affinity[cr] {
+					if w.affinity == nil {
+						w.affinity = map[*crule]bool{}
+					}
 					w.affinity[cr] = true
 					w.order = append(w.order, cr)
 				}
@@ -507,10 +547,7 @@ func (w *walker) apply(cr *crule, c *cchain, idx int, stack []frame, st pstate, 
 		}
 		return true
 	case tUnknown:
-		if _, seen := w.warnings[cr]; !seen {
-			w.warnings[cr] = fmt.Sprintf("target %q is not understood (taken as non-terminating)", cr.unknownTarget)
-			w.order = append(w.order, cr)
-		}
+		w.warn(cr, fmt.Sprintf("target %q is not understood (taken as non-terminating)", cr.unknownTarget))
 		if cr.prob < 1 {
 			w.run(c, idx, stack, st, mass, path)
 			return false
@@ -540,10 +577,7 @@ func (w *walker) apply(cr *crule, c *cchain, idx int, stack []frame, st pstate, 
 		w.run(f.c, f.idx, stack[:len(stack)-1], st, mass, path)
 	case tJump, tGoto:
 		if len(stack) >= maxDepth {
-			if _, seen := w.warnings[cr]; !seen {
-				w.warnings[cr] = fmt.Sprintf("chains nest deeper than %d", maxDepth)
-				w.order = append(w.order, cr)
-			}
+			w.warn(cr, fmt.Sprintf("chains nest deeper than %d", maxDepth))
 			return false
 		}
 		if cr.markMasq {
