@@ -329,7 +329,7 @@ func ephemeralPorts(s *snapshot.Snapshot, run probe.Run, fw portRange) ([]findin
 	for _, node := range nodes {
 		hits := byNode[node]
 		var ev []string
-		intermittent := false
+		intermittent, confirmed, rewritten := false, false, false
 		for _, h := range hits {
 			ev = append(ev, fmt.Sprintf("%s: TCP %s %s while UDP to the same target works every time", h.leg.Label(), h.cmp.Target, h.tcp.Summary()))
 			if h.cmp.TCP == probe.VerdictIntermittent {
@@ -337,6 +337,17 @@ func ephemeralPorts(s *snapshot.Snapshot, run probe.Run, fw portRange) ([]findin
 			}
 			if lo, hi, n := successPorts(h.tcp); n > 0 {
 				ev = append(ev, fmt.Sprintf("%s: the %d connection(s) that worked used local ports %d-%d", h.leg.Label(), n, lo, hi))
+			}
+			pc := correlate(h.tcp, fw)
+			if pc.failed == 0 {
+				continue
+			}
+			ev = append(ev, fmt.Sprintf("%s: %d of the %d failed connects used a local port outside %s; %d of the %d that worked did", h.leg.Label(), pc.failedOutside, pc.failed, fw, pc.okOutside, pc.ok))
+			switch {
+			case pc.failedOutside == pc.failed && pc.okOutside == 0:
+				confirmed = true
+			case pc.okOutside > 0:
+				rewritten = true
 			}
 		}
 		var outside []string
@@ -357,6 +368,9 @@ func ephemeralPorts(s *snapshot.Snapshot, run probe.Run, fw portRange) ([]findin
 				}
 			}
 		}
+		if rewritten && len(outside) > 0 {
+			ev = append(ev, "connects from ports outside the range also worked: a SNAT on the way rewrites the ports the firewall sees; its port range matters as much as the node's")
+		}
 		subj := []finding.Subject{target(run)}
 		if node != "" {
 			subj = append([]finding.Subject{{Kind: "Node", Name: node}}, subj...)
@@ -366,15 +380,21 @@ func ephemeralPorts(s *snapshot.Snapshot, run probe.Run, fw portRange) ([]findin
 		if nodeName == "" {
 			nodeName = "this place"
 		}
+		how := map[bool]string{true: "intermittent", false: "failing"}[intermittent]
 		var expl string
 		switch {
 		case len(outside) > 0:
 			ev = append(ev, fmt.Sprintf("node %s hands out local ports %s; the firewall lets TCP replies back in only to %s", nodeName, strings.Join(ranges, ", "), fw))
 			ev = append(ev, "ports outside the firewall's range: "+strings.Join(outside, "; "))
-			expl = fmt.Sprintf("TCP needs its replies (SYN-ACK, ACKs) let back in to the local port each connection used. Node %s can use ports %s, which the firewall does not let replies back in to: connections that draw one of those ports time out, the others work, hence TCP %s while UDP works.", nodeName, strings.Join(outside, "; "), map[bool]string{true: "intermittent", false: "failing"}[intermittent])
+			expl = fmt.Sprintf("TCP needs its replies (SYN-ACK, ACKs) let back in to the local port each connection used. Node %s can use ports %s, which the firewall does not let replies back in to: connections that draw one of those ports time out, the others work, hence TCP %s while UDP works.", nodeName, strings.Join(outside, "; "), how)
+		case confirmed:
+			expl = fmt.Sprintf("TCP needs its replies (SYN-ACK, ACKs) let back in to the local port each connection used. Every failed connect from %s used a local port outside %s and none of those that worked did: replies to those ports are dropped on the way back, hence TCP %s while UDP works.", nodeName, fw, how)
 		case len(ranges) > 0:
 			why = append(why, fmt.Sprintf("node %s: TCP fails while UDP works, but its port ranges (%s) are inside the firewall's %s", nodeName, strings.Join(ranges, ", "), fw))
 			continue
+		case rewritten:
+			sev = finding.Warning
+			expl = "TCP fails while UDP to the same target works every time, and connects from ports outside " + fw.String() + " worked as well as failed: the ports the firewall sees are not the node's own. A SNAT on the way (the load balancer's outbound rule, a NAT gateway, or the firewall's own NAT) picks them: compare that SNAT's port range with what the firewall lets back in."
 		default:
 			sev = finding.Warning
 			ev = append(ev, fmt.Sprintf("node %s's port ranges were not collected (no %s): run 'netdoctor diagnose --node-data' to confirm", nodeName, nodedata.FileSysctls))
@@ -389,12 +409,53 @@ func ephemeralPorts(s *snapshot.Snapshot, run probe.Run, fw portRange) ([]findin
 			Explanation: expl,
 			Remediation: []string{
 				fmt.Sprintf("Limit the ports the nodes use to the firewall's range: sysctl -w net.ipv4.ip_local_port_range=\"%d %d\" on every node (persist it with a node-level DaemonSet, or the node pool's linuxOSConfig sysctls on AKS), and keep any SNAT --to-ports range inside it", fw.lo, min(fw.hi, 60999)),
-				fmt.Sprintf("Or widen the firewall to let returning TCP (ACK) traffic in on every port the nodes can use (%s)", strings.Join(ranges, ", ")),
+				widen(ranges),
 				fmt.Sprintf("netdoctor probe %s --udp --count 50 --node %s   # confirm: TCP failures should stop", run.Target, nodeName),
 			},
 		})
 	}
 	return out, why
+}
+
+// widen is seed 004's second fix.
+func widen(ranges []string) string {
+	s := "Or widen the firewall to let returning TCP (ACK) traffic in on every port the nodes can use"
+	if len(ranges) > 0 {
+		s += " (" + strings.Join(ranges, ", ") + ")"
+	}
+	return s
+}
+
+// portStats counts failed and successful connects, and those among them
+// whose local port fell outside the firewall's range.
+type portStats struct{ failed, failedOutside, ok, okOutside int }
+
+// correlate reads the local port of every TCP attempt that recorded one.
+func correlate(s probe.Series, fw portRange) portStats {
+	var ps portStats
+	for _, o := range s.Observations {
+		i := strings.LastIndex(o.Local, ":")
+		if i < 0 {
+			continue
+		}
+		port, err := strconv.Atoi(o.Local[i+1:])
+		if err != nil {
+			continue
+		}
+		out := port < fw.lo || port > fw.hi
+		if o.Outcome == probe.OK {
+			ps.ok++
+			if out {
+				ps.okOutside++
+			}
+			continue
+		}
+		ps.failed++
+		if out {
+			ps.failedOutside++
+		}
+	}
+	return ps
 }
 
 // successPorts returns the range and count of local ports used by the

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -46,6 +47,7 @@ var scenarios = []struct {
 		"nodes/node-1/iptables-save.txt": "*nat\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:KUBE-POSTROUTING - [0:0]\n-A POSTROUTING -j KUBE-POSTROUTING\n-A KUBE-POSTROUTING -j MASQUERADE --to-ports 1024-29999 --random-fully\nCOMMIT\n",
 	}},
 	{name: "ephemeral-ports-unconfirmed"},
+	{name: "ephemeral-ports-observed"},
 	{name: "ephemeral-ports-in-range", files: map[string]string{
 		"nodes/node-1/sysctls.json": `{"net.ipv4.ip_local_port_range": "32768\t60999"}`,
 	}},
@@ -102,6 +104,7 @@ func TestProbesCodes(t *testing.T) {
 		{"ephemeral-ports", "EGR004/critical"},
 		{"ephemeral-ports-snat", "EGR004/critical"},
 		{"ephemeral-ports-unconfirmed", "EGR004/warning"},
+		{"ephemeral-ports-observed", "EGR004/critical"},
 		{"ephemeral-ports-in-range", ""},
 	}
 	files := map[string]map[string]string{}
@@ -304,6 +307,96 @@ func record(t *testing.T) {
 	legs := three(eph)
 	for _, name := range []string{"ephemeral-ports", "ephemeral-ports-snat", "ephemeral-ports-unconfirmed", "ephemeral-ports-in-range"} {
 		write(name, "203.0.113.10:5000", legs...)
+	}
+	recordObserved(t, at)
+}
+
+// recordObserved records seed 004 reproduced in a network namespace of its
+// own: local ports 32738-32797 (straddling 32768) and a firewall that drops
+// SYN-ACKs to ports below 32768. The failed connects' source ports are the
+// evidence; no node data is given.
+func recordObserved(t *testing.T, at time.Time) {
+	if os.Geteuid() != 0 {
+		t.Fatal("-update needs root to record ephemeral-ports-observed (network namespaces, iptables)")
+	}
+	name := fmt.Sprintf("ndegress-rec-%d", os.Getpid())
+	sh := func(args ...string) {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v: %s", args, err, out)
+		}
+	}
+	sh("ip", "netns", "add", name)
+	defer exec.Command("ip", "netns", "del", name).Run()
+	sh("ip", "-n", name, "link", "set", "lo", "up")
+	sh("ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv4.ip_local_port_range=32738 32797")
+	sh("ip", "netns", "exec", name, "iptables", "-A", "INPUT", "-p", "tcp", "--tcp-flags", "SYN,ACK", "SYN,ACK", "!", "--dport", "32768:65535", "-j", "DROP")
+	target := "127.0.0.1:40007"
+	var closers []func()
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	if err := probe.InNetns(probe.NetnsPath(name), func() error {
+		ln, err := net.Listen("tcp", target)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		pc, err := net.ListenPacket("udp", target)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, func() { pc.Close() })
+		go func() {
+			buf := make([]byte, 2048)
+			for {
+				n, from, err := pc.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				_, _ = pc.WriteTo(buf[:n], from)
+			}
+		}()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := probe.NewInNetns(name, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp := probe.Spec{Kind: probe.KindTCP, Target: target, Count: 12, Interval: probe.Duration(time.Millisecond), Timeout: probe.Duration(300 * time.Millisecond)}
+	udp := tcp
+	udp.Kind = probe.KindUDP
+	var legs []probe.Leg
+	for _, pl := range []probe.Place{probe.PlaceNode, probe.PlacePod} {
+		rep, err := p.Do(context.Background(), probe.Request{Probes: []probe.Spec{tcp, udp}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := "node-1"
+		if pl == probe.PlacePod {
+			n = "agent pod"
+		}
+		legs = append(legs, probe.Leg{Place: pl, Name: n, Node: "node-1", Series: rep.Series, Comparisons: rep.Comparisons})
+	}
+	f := probe.File{SchemaVersion: probe.FileSchema, Runs: []probe.Run{{Target: target, At: at, Legs: legs, Conclusion: probe.Conclude(legs)}}}
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("testdata", "ephemeral-ports-observed.json"), append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
