@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"path"
 	"sort"
 	"strings"
@@ -24,6 +25,7 @@ type Set struct {
 	Subnets       []Subnet
 	Metrics       []MetricsResponse
 	PublicIPs     []PublicIP
+	VNets         []VirtualNetwork
 	// Ignored lists resources of types netdoctor does not read, as
 	// "file: type".
 	Ignored []string
@@ -34,7 +36,7 @@ type Set struct {
 // Empty reports whether the set holds no resource at all.
 func (s *Set) Empty() bool {
 	return len(s.Clusters)+len(s.LoadBalancers)+len(s.NATGateways)+len(s.RouteTables)+
-		len(s.NSGs)+len(s.Subnets)+len(s.Metrics)+len(s.PublicIPs) == 0
+		len(s.NSGs)+len(s.Subnets)+len(s.Metrics)+len(s.PublicIPs)+len(s.VNets) == 0
 }
 
 // Cluster returns the first managed cluster, or nil.
@@ -163,6 +165,22 @@ func (s *Set) addObject(name string, obj map[string]any) error {
 			return err
 		}
 		s.Subnets = append(s.Subnets, v)
+	case TypeVirtualNetwork:
+		var v VirtualNetwork
+		if err := strictField(json.Unmarshal(b, &v)); err != nil {
+			return err
+		}
+		s.VNets = append(s.VNets, v)
+		// Its subnets count as subnets, unless given on their own too.
+		for _, sn := range v.Subnets {
+			known := false
+			for _, have := range s.Subnets {
+				known = known || SameID(have.ID, sn.ID)
+			}
+			if !known {
+				s.Subnets = append(s.Subnets, sn)
+			}
+		}
 	case TypePublicIP:
 		var v PublicIP
 		if err := strictField(json.Unmarshal(b, &v)); err != nil {
@@ -188,7 +206,7 @@ func (s *Set) addObject(name string, obj map[string]any) error {
 // kindOf classifies a decoded object.
 func kindOf(name string, obj map[string]any) string {
 	if t, _ := obj["type"].(string); t != "" {
-		for _, k := range []string{TypeManagedCluster, TypeLoadBalancer, TypeNATGateway, TypeRouteTable, TypeNSG, TypeSubnet, TypePublicIP} {
+		for _, k := range []string{TypeManagedCluster, TypeLoadBalancer, TypeNATGateway, TypeRouteTable, TypeNSG, TypeSubnet, TypePublicIP, TypeVirtualNetwork} {
 			if strings.EqualFold(t, k) {
 				return k
 			}
@@ -212,7 +230,7 @@ func kindOf(name string, obj map[string]any) string {
 		{"lb", TypeLoadBalancer}, {"loadbalancer", TypeLoadBalancer},
 		{"natgw", TypeNATGateway}, {"nat", TypeNATGateway},
 		{"route", TypeRouteTable}, {"udr", TypeRouteTable},
-		{"nsg", TypeNSG}, {"subnet", TypeSubnet}, {"metrics", TypeMetrics}, {"public-ip", TypePublicIP}, {"pip", TypePublicIP},
+		{"nsg", TypeNSG}, {"subnet", TypeSubnet}, {"metrics", TypeMetrics}, {"public-ip", TypePublicIP}, {"pip", TypePublicIP}, {"vnet", TypeVirtualNetwork},
 	} {
 		if strings.HasPrefix(base, p.prefix) {
 			return p.kind
@@ -280,3 +298,35 @@ func (s *Set) NSGByName(name string) *NSG {
 	}
 	return nil
 }
+
+// VNetPrefixes are the address prefixes the VirtualNetwork tag covers, as far
+// as the data says: the virtual networks' address spaces, their connected
+// peerings' and every subnet's prefixes.
+func (s *Set) VNetPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	seen := map[netip.Prefix]bool{}
+	add := func(ps []string) {
+		for _, p := range ps {
+			if pf, err := netip.ParsePrefix(strings.TrimSpace(p)); err == nil && !seen[pf.Masked()] {
+				seen[pf.Masked()] = true
+				out = append(out, pf.Masked())
+			}
+		}
+	}
+	for _, v := range s.VNets {
+		add(v.AddressSpace.AddressPrefixes)
+		for _, p := range v.VirtualNetworkPeerings {
+			if p.PeeringState == "" || strings.EqualFold(p.PeeringState, "Connected") {
+				add(p.RemoteAddressSpace.AddressPrefixes)
+			}
+		}
+	}
+	for _, sn := range s.Subnets {
+		add(sn.Prefixes())
+	}
+	return out
+}
+
+// HasVNet reports whether a virtual network's address space is known (then
+// an address outside VNetPrefixes is outside the VNet and its peerings).
+func (s *Set) HasVNet() bool { return len(s.VNets) > 0 }

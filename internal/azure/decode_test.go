@@ -1,6 +1,7 @@
 package azure
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -183,5 +184,27 @@ func TestLoadIgnoresOtherTypes(t *testing.T) {
 	}
 	if len(set.PublicIPs) != 1 || set.PublicIPs[0].IPAddress != "20.50.1.9" {
 		t.Errorf("public IPs: got %+v", set.PublicIPs)
+	}
+}
+
+func TestVNetPrefixes(t *testing.T) {
+	files := map[string][]byte{
+		// `az network vnet list` of an AKS-managed VNet, trimmed to what is read.
+		"azure/vnets.json": []byte(`[{"type":"Microsoft.Network/virtualNetworks","name":"aks-vnet-22064185",
+		  "addressSpace":{"addressPrefixes":["10.224.0.0/12"]},
+		  "subnets":[{"id":"/subscriptions/s/resourceGroups/mc/providers/Microsoft.Network/virtualNetworks/aks-vnet-22064185/subnets/aks-subnet","name":"aks-subnet","addressPrefix":"10.224.0.0/16","type":"Microsoft.Network/virtualNetworks/subnets"}],
+		  "virtualNetworkPeerings":[
+		    {"name":"to-hub","peeringState":"Connected","remoteAddressSpace":{"addressPrefixes":["10.0.0.0/22"]}},
+		    {"name":"to-old","peeringState":"Disconnected","remoteAddressSpace":{"addressPrefixes":["172.16.0.0/16"]}}]}]`),
+	}
+	set, errs := Load(files)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if got := fmt.Sprint(set.VNetPrefixes()); got != "[10.224.0.0/12 10.0.0.0/22 10.224.0.0/16]" {
+		t.Errorf("VNetPrefixes: got %s", got)
+	}
+	if len(set.Subnets) != 1 || set.Subnets[0].Name != "aks-subnet" || !set.HasVNet() {
+		t.Errorf("the VNet's subnets should count as subnets: got %+v", set.Subnets)
 	}
 }

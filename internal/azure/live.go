@@ -72,7 +72,7 @@ func NewLive(subscription string, cred azcore.TokenCredential, opts ClientOption
 }
 
 // Collect reads the cluster and the resources on its outbound path: its
-// subnets, the load balancers, NSGs, route tables and NAT gateways of the
+// subnets and their virtual networks, the load balancers, NSGs, route tables and NAT gateways of the
 // subnets and of the node resource group, and the load balancer's SNAT
 // metrics. It returns the JSON of each (REST shape) by bundle path
 // (azure/<name>.json). Only failing to read the cluster is an error; any
@@ -105,6 +105,7 @@ func (l *Live) Collect(ctx context.Context, t Target) (map[string][]byte, []Skip
 	// Subnets: the node pools' vnetSubnetID, else every subnet of the VNets
 	// in the node resource group (AKS-managed VNet).
 	subnets := map[string]*armnetwork.Subnet{}
+	vnets := map[string]*armnetwork.VirtualNetwork{}
 	for _, p := range props.AgentPoolProfiles {
 		if p == nil || p.VnetSubnetID == nil {
 			continue
@@ -123,6 +124,15 @@ func (l *Live) Collect(ctx context.Context, t Target) (map[string][]byte, []Skip
 			continue
 		}
 		subnets[strings.ToLower(*p.VnetSubnetID)] = &res.Subnet
+		vkey := strings.ToLower(id.ResourceGroup + "/" + id.Names[0])
+		if _, seen := vnets[vkey]; !seen {
+			vn, err := l.net.NewVirtualNetworksClient().Get(ctx, id.ResourceGroup, id.Names[0], nil)
+			if err != nil {
+				skip("virtual network "+id.Names[0], err)
+				continue
+			}
+			vnets[vkey] = &vn.VirtualNetwork
+		}
 	}
 	if len(subnets) == 0 {
 		pager := l.net.NewVirtualNetworksClient().NewListPager(nodeRG, nil)
@@ -136,6 +146,7 @@ func (l *Live) Collect(ctx context.Context, t Target) (map[string][]byte, []Skip
 				if vn == nil || vn.Properties == nil {
 					continue
 				}
+				vnets[strings.ToLower(nodeRG+"/"+deref(vn.Name))] = vn
 				for _, sn := range vn.Properties.Subnets {
 					if sn != nil && sn.ID != nil {
 						subnets[strings.ToLower(*sn.ID)] = sn
@@ -143,6 +154,9 @@ func (l *Live) Collect(ctx context.Context, t Target) (map[string][]byte, []Skip
 				}
 			}
 		}
+	}
+	for _, key := range sortedKeys(vnets) {
+		put("vnet-"+deref(vnets[key].Name), vnets[key])
 	}
 	nsgIDs, rtIDs, natIDs := map[string]string{}, map[string]string{}, map[string]string{}
 	for _, key := range sortedKeys(subnets) {

@@ -3,6 +3,7 @@ package azure
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -109,7 +110,20 @@ func fakeAzure(t *testing.T, clusterErr, lbListErr bool) (*Live, *[]string) {
 		},
 	}
 	aksNSG := armnetwork.SecurityGroup{ID: to.Ptr("/subscriptions/subid/resourceGroups/" + nodeRG + "/providers/Microsoft.Network/networkSecurityGroups/aks-agentpool-nsg"), Name: to.Ptr("aks-agentpool-nsg"), Type: to.Ptr("Microsoft.Network/networkSecurityGroups")}
+	vnet := armnetwork.VirtualNetwork{
+		ID: to.Ptr("/subscriptions/subid/resourceGroups/rg1/providers/Microsoft.Network/virtualNetworks/test-vnet"), Name: to.Ptr("test-vnet"),
+		Type: to.Ptr("Microsoft.Network/virtualNetworks"),
+		Properties: &armnetwork.VirtualNetworkPropertiesFormat{
+			AddressSpace: &armnetwork.AddressSpace{AddressPrefixes: []*string{to.Ptr("10.0.0.0/16")}},
+			Subnets:      []*armnetwork.Subnet{&subnet},
+		},
+	}
 	netSrv := netfake.ServerFactory{
+		VirtualNetworksServer: netfake.VirtualNetworksServer{Get: func(_ context.Context, rg, name string, _ *armnetwork.VirtualNetworksClientGetOptions) (resp azfake.Responder[armnetwork.VirtualNetworksClientGetResponse], errResp azfake.ErrorResponder) {
+			record("get vnet " + rg + "/" + name)
+			resp.SetResponse(http.StatusOK, armnetwork.VirtualNetworksClientGetResponse{VirtualNetwork: vnet}, nil)
+			return
+		}},
 		SubnetsServer: netfake.SubnetsServer{Get: func(_ context.Context, rg, vnet, name string, _ *armnetwork.SubnetsClientGetOptions) (resp azfake.Responder[armnetwork.SubnetsClientGetResponse], errResp azfake.ErrorResponder) {
 			record("get subnet " + rg + "/" + vnet + "/" + name)
 			resp.SetResponse(http.StatusOK, armnetwork.SubnetsClientGetResponse{Subnet: subnet}, nil)
@@ -207,11 +221,11 @@ func TestLiveCollect(t *testing.T) {
 	}
 	sort.Strings(names)
 	want := []string{"azure/aks.json", "azure/lb-lb.json", "azure/metrics-snat-connections-lb.json", "azure/metrics-snat-ports-lb.json",
-		"azure/natgw-test-natGateway.json", "azure/nsg-aks-agentpool-nsg.json", "azure/nsg-testnsg.json", "azure/route-table-testrt.json", "azure/subnet-subnet1.json"}
+		"azure/natgw-test-natGateway.json", "azure/nsg-aks-agentpool-nsg.json", "azure/nsg-testnsg.json", "azure/route-table-testrt.json", "azure/subnet-subnet1.json", "azure/vnet-test-vnet.json"}
 	if strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Errorf("files:\ngot  %v\nwant %v", names, want)
 	}
-	wantCalls := []string{"list clusters", "get subnet rg1/test-vnet/subnet1", "get nsg rg1/testnsg", "get route table rg1/testrt", "get nat gateway rg1/test-natGateway",
+	wantCalls := []string{"list clusters", "get subnet rg1/test-vnet/subnet1", "get vnet rg1/test-vnet", "get nsg rg1/testnsg", "get route table rg1/testrt", "get nat gateway rg1/test-natGateway",
 		"list load balancers " + nodeRG, "list nsgs " + nodeRG, "list route tables " + nodeRG, "list nat gateways " + nodeRG,
 		"metrics AllocatedSnatPorts,UsedSnatPorts filter BackendIPAddress eq '*' timespan 2026-11-21T22:00:00Z/2026-11-21T23:00:00Z of subscriptions/subid/resourceGroups/rg1/providers/Microsoft.Network/loadBalancers/lb",
 		"metrics SnatConnectionCount filter BackendIPAddress eq '*' and ConnectionState eq 'failed' timespan 2026-11-21T22:00:00Z/2026-11-21T23:00:00Z of subscriptions/subid/resourceGroups/rg1/providers/Microsoft.Network/loadBalancers/lb"}
@@ -230,6 +244,9 @@ func TestLiveCollect(t *testing.T) {
 	}
 	if n, s, err := c.ValidationNodes(); n != 3 || s != 1 || err != nil {
 		t.Errorf("ValidationNodes: got %d, %d, %v; want 3, 1", n, s, err)
+	}
+	if len(set.Subnets) != 1 || len(set.VNets) != 1 || fmt.Sprint(set.VNetPrefixes()) != "[10.0.0.0/16 10.0.0.0/24]" {
+		t.Errorf("got %d subnets, %d vnets, prefixes %v", len(set.Subnets), len(set.VNets), set.VNetPrefixes())
 	}
 	sn := set.Subnets[0]
 	if sn.NatGateway == nil || sn.NatGateway.ID != natID || sn.RouteTable.ID != rtID || sn.NetworkSecurityGroup.ID != nsgID {

@@ -15,6 +15,7 @@ const (
 	TypeSubnet         = "Microsoft.Network/virtualNetworks/subnets"
 	TypeMetrics        = "Microsoft.Insights/metrics"
 	TypePublicIP       = "Microsoft.Network/publicIPAddresses"
+	TypeVirtualNetwork = "Microsoft.Network/virtualNetworks"
 )
 
 // Outbound types of an AKS cluster (networkProfile.outboundType).
@@ -280,6 +281,29 @@ type PublicIP struct {
 	Type                 string `json:"type"`
 	IPAddress            string `json:"ipAddress"`
 	IdleTimeoutInMinutes int    `json:"idleTimeoutInMinutes"`
+}
+
+// VirtualNetwork is a virtual network (`az network vnet show`): its address
+// space and its peerings' make up the VirtualNetwork service tag.
+type VirtualNetwork struct {
+	ID                     string        `json:"id"`
+	Name                   string        `json:"name"`
+	Type                   string        `json:"type"`
+	AddressSpace           AddressSpace  `json:"addressSpace"`
+	Subnets                []Subnet      `json:"subnets"`
+	VirtualNetworkPeerings []VNetPeering `json:"virtualNetworkPeerings"`
+}
+
+// AddressSpace lists address prefixes.
+type AddressSpace struct {
+	AddressPrefixes []string `json:"addressPrefixes"`
+}
+
+// VNetPeering is a peering to another virtual network.
+type VNetPeering struct {
+	Name               string       `json:"name"`
+	PeeringState       string       `json:"peeringState"`
+	RemoteAddressSpace AddressSpace `json:"remoteAddressSpace"`
 }
 
 // Subnet is a virtual network subnet (`az network vnet subnet show`).

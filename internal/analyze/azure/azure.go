@@ -158,13 +158,7 @@ func newContext(s *snapshot.Snapshot, set *azr.Set) *context {
 		c.outbound, c.outboundFrom = c.inferOutbound()
 	}
 	c.subnet = c.nodeSubnet()
-	for _, sn := range set.Subnets {
-		for _, p := range sn.Prefixes() {
-			if pf, err := netip.ParsePrefix(p); err == nil {
-				c.vnet = append(c.vnet, pf.Masked())
-			}
-		}
-	}
+	c.vnet = set.VNetPrefixes()
 	return c
 }
 

@@ -98,6 +98,7 @@ func TestOutboundNamesTheCause(t *testing.T) {
 		{"udr-blackhole", "EGR002", finding.Critical, []string{"block-partner", "203.0.113.0/24", "203.0.113.50:443: 12 flows in SYN_SENT"}},
 		{"udr-blackhole", "EGR002", finding.Warning, []string{"10.0.2.4", "198.51.100.20:443"}},
 		{"udr-appliance-probe", "EGR002", finding.Warning, []string{"10.0.2.4", "198.51.100.80:80: probe from node aks-nodepool1-22064185-vmss000000: persistent timeout", "--address-prefix 198.51.100.80/32 --next-hop-type Internet"}},
+		{"udr-appliance-outside-vnet", "EGR002", finding.Critical, []string{"10.50.0.4, outside the virtual network and its peerings", "10.224.0.0/16 10.0.0.0/22"}},
 		{"nsg-deny", "EGR003", finding.Critical, []string{"deny-partner-api", "priority 200", "port 8443"}},
 		{"nat-gateway-unassociated", "EGR005", finding.Critical, []string{"aks-subnet", "aks-natgw"}},
 		{"nat-gateway-unassociated", "EGR005", finding.Warning, []string{"7200 s", "idle for 4 min"}},

@@ -236,16 +236,20 @@ func (c *context) applianceRoute(r *finding.Result, rt *azr.RouteTable, def azr.
 		sev, title = finding.Warning, fmt.Sprintf("route %s forces egress through appliance %s while the outbound type is %s", route.Name, nva, c.outbound)
 		ev = append(ev, "replies to the "+c.outbound+"'s SNAT come back by another path than the requests left (asymmetric routing); the appliance or the Azure SNAT drops them")
 	}
-	if ip, err := netip.ParseAddr(nva); err == nil && len(c.vnet) > 0 {
+	if ip, err := netip.ParseAddr(nva); err == nil {
 		in := false
 		for _, p := range c.vnet {
-			if p.Contains(ip) {
-				in = true
-			}
+			in = in || p.Contains(ip)
 		}
-		if !in && !azr.IsPrivate(ip) {
+		switch {
+		case !azr.IsPrivate(ip) && !in:
 			sev, title = finding.Critical, fmt.Sprintf("route %s sends egress to %s, a public address, as a virtual appliance", route.Name, nva)
+		case c.set.HasVNet() && !in:
+			sev, title = finding.Critical, fmt.Sprintf("route %s sends egress to appliance %s, outside the virtual network and its peerings", route.Name, nva)
+			ev = append(ev, fmt.Sprintf("virtual network prefixes: %v; an appliance the VNet cannot reach (other than through a VPN or ExpressRoute gateway) receives nothing", c.vnet))
 		}
+	} else if nva != "" {
+		sev, title = finding.Critical, fmt.Sprintf("route %s has next hop IP %q, not an IP address", route.Name, nva)
 	}
 	// Evidence of the appliance dropping: flows stuck in SYN_SENT through it.
 	var stuck []observedDest
