@@ -157,6 +157,9 @@ func TestFoundationLiveBundleAndHealthy(t *testing.T) {
 	l := requireLab(t)
 	lockFaults(t) // no other test's fault may show up in these diagnoses
 	ns := uniqueName("e2e-shop-")
+	if os.Getenv("NETDOCTOR_EXAMPLE_OUT") != "" {
+		ns = "shop" // the example bundle reads better with a plain name
+	}
 	createShop(t, l, ns)
 
 	rep, res := diagnoseReport(t, "-n", ns)

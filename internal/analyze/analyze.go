@@ -37,6 +37,7 @@ func Run(s *snapshot.Snapshot, analyzers []Analyzer) finding.Report {
 	for _, a := range analyzers {
 		all.Merge(a.Analyze(s))
 	}
+	all.Findings = correlate(all.Findings)
 	Sort(all.Findings)
 	sort.SliceStable(all.Checks, func(i, j int) bool { return all.Checks[i].Name < all.Checks[j].Name })
 	if all.Findings == nil {

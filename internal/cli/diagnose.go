@@ -97,14 +97,14 @@ func (o *diagnoseOptions) run(ctx context.Context, g *globals) error {
 		return err
 	}
 	rep := analyze.Run(snap, analyze.All())
-	if o.failOn == failNever {
-		return nil
-	}
-	failOn, _ := finding.ParseSeverity(o.failOn)
 	ro := report.Options{Color: useColor(g.streams.Out), Verbose: o.verbose}
 	if err := report.Formats[o.output](g.streams.Out, rep, ro); err != nil {
 		return fmt.Errorf("writing the report: %w", err)
 	}
+	if o.failOn == failNever {
+		return nil
+	}
+	failOn, _ := finding.ParseSeverity(o.failOn)
 	if rep.Worst().Rank() >= failOn.Rank() && len(rep.Findings) > 0 {
 		return errFindings
 	}

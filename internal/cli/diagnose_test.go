@@ -83,6 +83,11 @@ func TestDiagnoseFailOn(t *testing.T) {
 	if _, stderr, code := run(t, "diagnose", "--bundle", b, "--fail-on", "warning"); code != ExitFindings {
 		t.Errorf("--fail-on warning: exit %d (%s); want 1", code, stderr)
 	}
+	crit := bundleFrom(t, "../analyze/dns/testdata/kubedns/all-down.yaml")
+	out, stderr, code := run(t, "diagnose", "--bundle", crit, "--fail-on", "none")
+	if code != ExitOK || !strings.Contains(out, "DNS001") {
+		t.Errorf("--fail-on none: exit %d (%s), output %q; want exit 0 and the report", code, stderr, out)
+	}
 }
 
 func TestDiagnoseTextVerdictFirst(t *testing.T) {
