@@ -213,7 +213,9 @@ func TestFoundationLiveBundleAndHealthy(t *testing.T) {
 	if _, err := l.Client().CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: healthy}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = l.Client().CoreV1().Namespaces().Delete(context.Background(), healthy, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = l.Client().CoreV1().Namespaces().Delete(context.Background(), healthy, metav1.DeleteOptions{})
+	})
 	createPod(t, withNamespace(serverPod("hello", l.Nodes()[0].Name, map[string]string{"app": "hello"}, 8080), healthy))
 	if _, err := l.Client().CoreV1().Services(healthy).Create(context.Background(), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "hello"},
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "hello"}, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}, metav1.CreateOptions{}); err != nil {
