@@ -164,23 +164,31 @@ func (c *context) checkSNAT(r *finding.Result) {
 		}
 	}
 	if len(hot) > 0 {
-		names := make([]string, 0, len(hot))
-		exhausted := 0
+		var exhausted, near []string
 		for _, u := range hot {
-			names = append(names, u.node)
+			if u.exhausted {
+				exhausted = append(exhausted, u.node)
+			} else {
+				near = append(near, u.node)
+			}
 			if _, isNode := c.nodeIPs[u.node]; isNode || c.conns[u.node].Destinations != nil {
 				subjects = append(subjects, u.node)
 			}
-			if u.exhausted {
-				exhausted++
+			if len(ev) < 2*maxShown {
+				ev = append(ev, u.describe())
 			}
-			ev = append(ev, u.describe())
 		}
-		if exhausted > 0 {
+		if len(hot) > 2*maxShown {
+			ev = append(ev, fmt.Sprintf("and %d more nodes", len(hot)-2*maxShown))
+		}
+		if len(exhausted) > 0 {
 			severity = finding.Critical
-			title = fmt.Sprintf("SNAT ports exhausted on %s: %s", plural(exhausted, "node", "nodes"), strings.Join(names, ", "))
+			title = fmt.Sprintf("SNAT ports exhausted on %s: %s", plural(len(exhausted), "node", "nodes"), capList(exhausted))
+			if len(near) > 0 {
+				title += fmt.Sprintf("; near exhaustion on %s", capList(near))
+			}
 		} else if title == "" {
-			title = fmt.Sprintf("SNAT ports near exhaustion (over %.0f%%) on %s", nearExhaustion*100, strings.Join(names, ", "))
+			title = fmt.Sprintf("SNAT ports near exhaustion (over %.0f%%) on %s", nearExhaustion*100, capList(near))
 		}
 		for _, d := range c.topDestinations(hot) {
 			ev = append(ev, fmt.Sprintf("top destination %s: %d flows (%d SYN_SENT) from %s", d.dst, d.flows, d.syn, nodesText(d.nodes)))
@@ -509,6 +517,14 @@ func (c *context) checkNATSNAT(r *finding.Result) {
 		},
 	})
 	r.Check(checkSNAT, finding.Failed, title)
+}
+
+// capList joins up to maxShown names, and says how many more there are.
+func capList(names []string) string {
+	if len(names) > maxShown {
+		return fmt.Sprintf("%s and %d more", strings.Join(names[:maxShown], ", "), len(names)-maxShown)
+	}
+	return strings.Join(names, ", ")
 }
 
 func sortedKeys(m map[string]bool) []string {
