@@ -183,3 +183,22 @@ func codes(r finding.Result) []string {
 	}
 	return out
 }
+
+func TestOutboundSNATNearExhaustion(t *testing.T) {
+	s := loadCase(t, "healthy")
+	node := "aks-nodepool1-22064185-vmss000000"
+	// 900 of 1024 ports to one destination: over 80%, not yet out.
+	s.SetFile("nodes/"+node+"/connections.json", []byte(`{"source":"/proc/net/nf_conntrack","entries":950,"tcpEstablished":900,"tcpSynSent":0,
+	  "destinations":[{"ip":"20.50.2.3","port":443,"established":900,"synSent":0,"snat":900},{"ip":"10.0.0.10","port":53,"established":3,"synSent":0,"snat":0}]}`))
+	r := Outbound(s)
+	if len(r.Findings) != 1 {
+		t.Fatalf("got %v, want one EGR001 warning", codes(r))
+	}
+	f := r.Findings[0]
+	if f.Code != "EGR001" || f.Severity != finding.Warning || !strings.Contains(f.Title, "near exhaustion (over 80%) on "+node) {
+		t.Errorf("got %s %s %q", f.Severity, f.Code, f.Title)
+	}
+	if !strings.Contains(strings.Join(f.Remediation, "\n"), "--load-balancer-outbound-ports 2048") {
+		t.Errorf("remediation should double the ports: %v", f.Remediation)
+	}
+}
