@@ -344,16 +344,12 @@ func (o *traceServiceOptions) run(ctx context.Context, g *globals, name string) 
 
 // traceFindings names the finding codes a traced verdict shows.
 func traceFindings(svc *corev1.Service, res trace.Result) []string {
-	if res.Decision == nil {
-		return nil
-	}
-	c := res.Decision.Comment
-	switch {
-	case res.Verdict == trace.Reject && strings.Contains(c, "has no endpoints"):
+	switch kubeproxy.Classify(res) {
+	case "KPX001":
 		return []string{"KPX001: the Service has no ready endpoints; kube-proxy rejects the connection"}
-	case res.Verdict == trace.Drop && strings.Contains(c, "has no local endpoints"):
+	case "KPX002":
 		return []string{"KPX002: externalTrafficPolicy Local and this node has no local endpoint: the packet is dropped"}
-	case res.Verdict == trace.Drop && res.Decision.Chain == "KUBE-PROXY-FIREWALL":
+	case "KPX004":
 		return []string{fmt.Sprintf("KPX004: the client is not in loadBalancerSourceRanges (%s): the packet is dropped", strings.Join(svc.Spec.LoadBalancerSourceRanges, ", "))}
 	}
 	return nil

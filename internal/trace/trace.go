@@ -143,8 +143,10 @@ func New(d *iptables.Dump, nodeIPs []netip.Addr) (*Tracer, error) {
 	return t, nil
 }
 
-// The filter chains kube-proxy writes, in the order its tests run them.
-var filterChains = []string{"KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-NODEPORTS", "KUBE-PROXY-FIREWALL"}
+// The filter chains kube-proxy writes, in the order its tests run them,
+// then KUBE-FIREWALL, where kube-proxy before 1.25 dropped the packets its
+// nat rules marked with KUBE-MARK-DROP (0x8000).
+var filterChains = []string{"KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-NODEPORTS", "KUBE-PROXY-FIREWALL", "KUBE-FIREWALL"}
 
 const (
 	maxDepth  = 64

@@ -284,3 +284,36 @@ func TestLoopingChainsAreBounded(t *testing.T) {
 		t.Errorf("warnings: got %q, want the trace to say it stopped", res.Warnings)
 	}
 }
+
+// TestOlderKubeProxyRules traces the rule shapes of kube-proxy v1.20-v1.24:
+// KUBE-MARK-DROP and filter KUBE-FIREWALL instead of KUBE-PROXY-FIREWALL
+// and KUBE-EXTERNAL-SERVICES.
+func TestOlderKubeProxyRules(t *testing.T) {
+	data, err := os.ReadFile("testdata/kubeproxy-1.2x-style.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := iptables.Parse("old", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := New(d, []netip.Addr{netip.MustParseAddr("10.240.0.4")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runPacketFlowTests(t, tr, []packetFlowTest{
+		{name: "pod to kubernetes ClusterIP", sourceIP: "10.244.1.8", destIP: "10.96.0.1", destPort: 443, output: "10.240.0.4:443"},
+		{name: "node to kubernetes ClusterIP", sourceIP: "10.240.0.4", destIP: "10.96.0.1", destPort: 443, output: "10.240.0.4:443", masq: true},
+		{name: "allowed client to LB IP", sourceIP: "203.0.113.2", destIP: "20.185.96.169", destPort: 80, output: "10.244.1.5:8080, 10.244.2.7:8080", masq: true},
+		{name: "blocked client to LB IP", sourceIP: "203.0.113.130", destIP: "20.185.96.169", destPort: 80, output: "DROP"},
+		{name: "external to NodePort", sourceIP: "203.0.113.130", destIP: "10.240.0.4", destPort: 30918, output: "10.244.1.5:8080, 10.244.2.7:8080", masq: true},
+		{name: "ETP Local, no local endpoint: LB IP", sourceIP: "203.0.113.2", destIP: "20.185.96.170", destPort: 80, output: "DROP"},
+		{name: "ETP Local, no local endpoint: NodePort", sourceIP: "203.0.113.2", destIP: "10.240.0.4", destPort: 31080, output: "DROP"},
+		{name: "ETP Local: pod to LB IP goes to the ClusterIP", sourceIP: "10.244.1.8", destIP: "20.185.96.170", destPort: 80, output: "10.244.2.9:8080"},
+		{name: "no endpoints", sourceIP: "10.244.1.8", destIP: "10.0.118.20", destPort: 80, output: "REJECT"},
+	})
+	res := tr.Trace(Packet{Src: netip.MustParseAddr("203.0.113.130"), Dst: netip.MustParseAddr("20.185.96.169"), Proto: "tcp", DstPort: 80})
+	if res.Decision == nil || res.Decision.Chain != "KUBE-FIREWALL" {
+		t.Errorf("decision: got %+v, want filter KUBE-FIREWALL", res.Decision)
+	}
+}

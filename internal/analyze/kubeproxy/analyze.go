@@ -360,7 +360,7 @@ func (r *run) sourceRanges(svc *corev1.Service, port *corev1.ServicePort) {
 	for _, c := range clients {
 		for _, n := range r.nodes {
 			p, tr, err := TraceService(n, svc, port, ViaLoadBalancer, c.ip, false)
-			if err != nil || tr.Verdict != trace.Drop || tr.Decision == nil || tr.Decision.Chain != "KUBE-PROXY-FIREWALL" {
+			if err != nil || Classify(tr) != "KPX004" || tr.Decision == nil {
 				continue
 			}
 			evidence = append(evidence, fmt.Sprintf("node %s: %s from %s is DROPped by %s", n.Name, p, c.what, ruleRef(n, tr.Decision)))
@@ -378,7 +378,7 @@ func (r *run) sourceRanges(svc *corev1.Service, port *corev1.ServicePort) {
 		Title:    fmt.Sprintf("loadBalancerSourceRanges of %s/%s drop clients calling its load balancer IP", svc.Namespace, svc.Name),
 		Subjects: []finding.Subject{subject(svc)},
 		Evidence: evidence,
-		Explanation: "kube-proxy only lets sources in spec.loadBalancerSourceRanges reach the load balancer IP; everything else is dropped in filter KUBE-PROXY-FIREWALL. " +
+		Explanation: "kube-proxy only lets sources in spec.loadBalancerSourceRanges reach the load balancer IP; everything else is dropped (filter KUBE-PROXY-FIREWALL; before kube-proxy 1.25, marked by KUBE-MARK-DROP and dropped in KUBE-FIREWALL). " +
 			"In-cluster clients calling the load balancer IP are short-circuited on their own node and dropped too unless the pod or node CIDR is in the ranges.",
 		Remediation: []string{
 			fmt.Sprintf("kubectl get service %s -n %s -o jsonpath='{.spec.loadBalancerSourceRanges}'", svc.Name, svc.Namespace),

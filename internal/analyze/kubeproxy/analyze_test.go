@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/netdoctor/netdoctor/internal/finding"
+	"github.com/netdoctor/netdoctor/internal/iptables"
 	"github.com/netdoctor/netdoctor/internal/snapshot"
 	"github.com/netdoctor/netdoctor/internal/snapshot/snapshottest"
+	"github.com/netdoctor/netdoctor/internal/trace"
 )
 
 // loadScenario reads testdata/golden/NAME.yaml and the node artifacts in
@@ -216,5 +218,35 @@ func TestSyncMetrics(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no KPX003 for the node whose kube-proxy is not syncing: %+v", r.Findings)
+	}
+}
+
+// TestClassifyOlderRules: the codes come out the same on kube-proxy's
+// pre-1.25 rules (KUBE-XLB, KUBE-MARK-DROP, KUBE-FIREWALL).
+func TestClassifyOlderRules(t *testing.T) {
+	data, err := os.ReadFile("../../trace/testdata/kubeproxy-1.2x-style.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := iptables.Parse("old", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, _ := trace.New(d, []netip.Addr{netip.MustParseAddr("10.240.0.4")})
+	for _, tc := range []struct {
+		src, dst string
+		port     int
+		want     string
+	}{
+		{"10.244.1.8", "10.0.118.20", 80, "KPX001"},
+		{"203.0.113.2", "10.240.0.4", 31080, "KPX002"},
+		{"203.0.113.2", "20.185.96.170", 80, "KPX002"},
+		{"203.0.113.130", "20.185.96.169", 80, "KPX004"},
+		{"203.0.113.2", "20.185.96.169", 80, ""},
+	} {
+		res := tr.Trace(trace.Packet{Src: netip.MustParseAddr(tc.src), Dst: netip.MustParseAddr(tc.dst), Proto: "tcp", DstPort: tc.port})
+		if got := Classify(res); got != tc.want {
+			t.Errorf("%s -> %s:%d: got %q, want %q (verdict %s)", tc.src, tc.dst, tc.port, got, tc.want, res.Verdict)
+		}
 	}
 }

@@ -226,3 +226,38 @@ func EndpointOwner(eps []Endpoint, ip string, port int) (Endpoint, bool) {
 	}
 	return Endpoint{}, false
 }
+
+// Classify names the finding code a traced verdict shows: KPX001 for a
+// REJECT of a Service without endpoints, KPX002 for a DROP of
+// externalTrafficPolicy Local traffic on a node without a local endpoint,
+// KPX004 for a DROP by loadBalancerSourceRanges; "" otherwise. It reads
+// both current kube-proxy rules (KUBE-EXTERNAL-SERVICES,
+// KUBE-PROXY-FIREWALL) and those before v1.25 (KUBE-XLB-*, KUBE-FW-* ending
+// in KUBE-MARK-DROP, dropped in KUBE-FIREWALL).
+func Classify(res trace.Result) string {
+	switch res.Verdict {
+	case trace.Reject:
+		if res.Decision != nil && strings.Contains(res.Decision.Comment, "has no endpoints") {
+			return "KPX001"
+		}
+	case trace.Drop:
+		steps := res.Path
+		if res.Decision != nil {
+			steps = append([]trace.Step{*res.Decision}, steps...)
+		}
+		for _, st := range steps {
+			if strings.Contains(st.Comment, "has no local endpoints") {
+				return "KPX002"
+			}
+		}
+		if res.Decision != nil && res.Decision.Chain == "KUBE-PROXY-FIREWALL" {
+			return "KPX004"
+		}
+		for _, st := range steps {
+			if strings.HasPrefix(st.Chain, "KUBE-FW-") && st.Target == "KUBE-MARK-DROP" {
+				return "KPX004"
+			}
+		}
+	}
+	return ""
+}
