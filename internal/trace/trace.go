@@ -3,8 +3,9 @@
 // pkg/proxy/iptables/proxier_test.go, tracePacket): nat PREROUTING (or
 // OUTPUT for a packet the node sends), then the filter chains kube-proxy
 // writes (KUBE-SERVICES, KUBE-EXTERNAL-SERVICES, KUBE-NODEPORTS,
-// KUBE-PROXY-FIREWALL, and KUBE-FORWARD for a forwarded packet), then nat
-// POSTROUTING for masquerading.
+// KUBE-PROXY-FIREWALL, KUBE-FIREWALL for the KUBE-MARK-DROP mark of
+// kube-proxy before 1.25, and KUBE-FORWARD for a forwarded packet), then
+// nat POSTROUTING for masquerading.
 //
 // The packet is the first packet of a new connection from a new client:
 // conntrack state NEW, no mark, not yet in any "recent" list (so session
