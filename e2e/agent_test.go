@@ -519,8 +519,10 @@ func TestAgentExplainsImagePullFailure(t *testing.T) {
 		if err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
-		if len(pods.Items) > 0 {
-			return fmt.Errorf("%d agent pods left", len(pods.Items))
+		for _, p := range pods.Items {
+			if p.Spec.NodeName == name {
+				return fmt.Errorf("agent pod %s/%s left", p.Namespace, p.Name)
+			}
 		}
 		return nil
 	})
