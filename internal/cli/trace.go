@@ -254,8 +254,14 @@ func (o *traceServiceOptions) run(ctx context.Context, g *globals, name string) 
 		return err
 	}
 	ns := "default"
-	if g.config.Namespace != nil && *g.config.Namespace != "" {
+	switch {
+	case g.config.Namespace != nil && *g.config.Namespace != "":
 		ns = *g.config.Namespace
+	case o.bundle == "":
+		// the kubeconfig context's namespace
+		if n, _, err := g.config.ToRawKubeConfigLoader().Namespace(); err == nil && n != "" {
+			ns = n
+		}
 	}
 	var snap *snapshot.Snapshot
 	var err error
