@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // routedNetns builds client -- router -- server out of three network
@@ -91,5 +92,33 @@ func TestPathThroughRouter(t *testing.T) {
 	}
 	if got.Verdict != VerdictPersistent {
 		t.Errorf("verdict = %s, want persistent", got.Verdict)
+	}
+}
+
+func TestICMPUnreachableFromRouter(t *testing.T) {
+	client := routedNetns(t)
+	p, err := NewInNetns(client, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The router has no route to 10.250.3.0/24 and answers "network
+	// unreachable", rate limited per source (a short burst, then one a
+	// second), so the two probes below are kept small and apart.
+	// TCP: the kernel fails the connect with ENETUNREACH at once.
+	tcp := fast(KindTCP, "10.250.3.9:80")
+	tcp.Count = 2
+	got := p.Run(ctx(t), tcp)
+	if got.Dominant != NoRoute || got.Verdict != VerdictPersistent {
+		t.Errorf("tcp: got %s %s (%+v), want persistent no-route", got.Verdict, got.Dominant, got.Observations)
+	}
+	time.Sleep(2500 * time.Millisecond) // let the router's ICMP budget refill
+	icmp := fast(KindICMP, "10.250.3.9")
+	icmp.Count = 2
+	got = p.Run(ctx(t), icmp)
+	if got.Dominant != NoRoute || got.Verdict != VerdictPersistent {
+		t.Fatalf("got %s %s (%+v), want persistent no-route", got.Verdict, got.Dominant, got.Observations)
+	}
+	if d := got.Observations[0].Detail; !strings.Contains(d, "10.250.1.1") {
+		t.Errorf("detail %q does not name the router that answered", d)
 	}
 }

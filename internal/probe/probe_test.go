@@ -401,3 +401,37 @@ func TestHandle(t *testing.T) {
 		t.Errorf("bad JSON: got nil error")
 	}
 }
+
+// staticResolver answers every name with one address, after a delay.
+type staticResolver struct {
+	addr  string
+	delay time.Duration
+}
+
+func (r staticResolver) LookupHost(ctx context.Context, host string) ([]string, error) {
+	time.Sleep(r.delay)
+	if host == "nxdomain.test" {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	return []string{r.addr}, nil
+}
+
+func TestHTTPPhasesWithName(t *testing.T) {
+	srv := httpServer(t)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	p := New(false)
+	p.Resolver = staticResolver{addr: "127.0.0.1", delay: 5 * time.Millisecond}
+	got := p.Run(ctx(t), fast(KindHTTP, "http://api.example.test:"+port+"/ok"))
+	o := got.Observations[0]
+	if got.Verdict != VerdictOK || o.HTTP == nil {
+		t.Fatalf("got %s %+v, want ok", got.Verdict, o)
+	}
+	ph := o.HTTP.Phases
+	if ph.DNSMillis < 5 || ph.ConnectMillis < ph.DNSMillis || ph.FirstByteMillis < ph.ConnectMillis {
+		t.Errorf("phases %+v, want DNS >= 5ms, then connect, then first byte", ph)
+	}
+	got = p.Run(ctx(t), fast(KindHTTP, "http://nxdomain.test/"))
+	if got.Dominant != DNSError {
+		t.Errorf("nxdomain: got %s %s, want dns-error", got.Verdict, got.Dominant)
+	}
+}
