@@ -367,5 +367,5 @@ func SampleFlow(r SecurityRule, src netip.Addr) (Flow, bool) {
 }
 
 // SamplePublicIP stands for "some Internet destination" in sample flows
-// (TEST-NET-3, documentation space: never a real host).
-var SamplePublicIP = netip.MustParseAddr("203.0.113.10")
+// (TEST-NET-1, documentation space: never a real host).
+var SamplePublicIP = netip.MustParseAddr("192.0.2.200")

@@ -115,8 +115,8 @@ func TestSampleFlow(t *testing.T) {
 		want string
 		ok   bool
 	}{
-		{SecurityRule{Protocol: "Tcp", DestinationPortRange: "8080", DestinationAddressPrefix: "Internet"}, "TCP 10.224.0.4 -> 203.0.113.10:8080", true},
-		{SecurityRule{Protocol: "*", DestinationPortRange: "*", DestinationAddressPrefix: "*"}, "TCP 10.224.0.4 -> 203.0.113.10:443", true},
+		{SecurityRule{Protocol: "Tcp", DestinationPortRange: "8080", DestinationAddressPrefix: "Internet"}, "TCP 10.224.0.4 -> 192.0.2.200:8080", true},
+		{SecurityRule{Protocol: "*", DestinationPortRange: "*", DestinationAddressPrefix: "*"}, "TCP 10.224.0.4 -> 192.0.2.200:443", true},
 		{SecurityRule{Protocol: "Udp", DestinationPortRanges: []string{"5000-5010"}, DestinationAddressPrefixes: []string{"198.51.100.0/24"}}, "UDP 10.224.0.4 -> 198.51.100.1:5000", true},
 		{SecurityRule{Protocol: "Tcp", DestinationPortRange: "443", DestinationAddressPrefix: "AzureCloud"}, "", false},
 	}

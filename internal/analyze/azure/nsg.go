@@ -183,13 +183,27 @@ func (c *context) checkNSG(r *finding.Result) {
 			Remediation: []string{
 				fmt.Sprintf("az network nsg rule show -g %s --nsg-name %s -n %s -o json  # review the rule", rg, v.Decider.NSG, rule.Name),
 				fmt.Sprintf("az network nsg rule delete -g %s --nsg-name %s -n %s  # if it is not intended", rg, v.Decider.NSG, rule.Name),
-				fmt.Sprintf("az network nsg rule create -g %s --nsg-name %s -n allow-%s-%d --priority %d --direction Outbound --access Allow --protocol %s --destination-port-ranges %d --destination-address-prefixes %s  # or allow the traffic before it",
-					rg, v.Decider.NSG, strings.ToLower(d.flow.Protocol), d.flow.DstPort, max(rule.Priority-1, 100), protoFlag(d.flow.Protocol), d.flow.DstPort, destFlag(d.flow.Dst)),
+				allowBefore(rg, v.Decider.NSG, rule, d.flow),
 				fmt.Sprintf("az network watcher test-ip-flow --direction Outbound --protocol %s --local %s:* --remote %s:%d --vm <node VM or VMSS instance>  # confirm with Azure's own evaluation", protoFlag(d.flow.Protocol), d.flow.Src, d.flow.Dst, d.flow.DstPort),
 			},
 		})
 	}
 	r.Check(checkNSG, finding.Failed, strings.Join(titles, "; "))
+}
+
+// allowBefore is the command that lets the flow through ahead of the rule:
+// an allow rule with a lower priority number, or, when the rule already has
+// the lowest (100), moving the rule down first.
+func allowBefore(rg, nsg string, rule azr.SecurityRule, f azr.Flow) string {
+	create := func(prio int) string {
+		return fmt.Sprintf("az network nsg rule create -g %s --nsg-name %s -n allow-%s-%d --priority %d --direction Outbound --access Allow --protocol %s --destination-port-ranges %d --destination-address-prefixes %s",
+			rg, nsg, strings.ToLower(f.Protocol), f.DstPort, prio, protoFlag(f.Protocol), f.DstPort, destFlag(f.Dst))
+	}
+	if rule.Priority > 100 {
+		return create(rule.Priority-1) + "  # or allow the traffic before it"
+	}
+	return fmt.Sprintf("az network nsg rule update -g %s --nsg-name %s -n %s --priority %d && %s  # or move the rule down and allow the traffic before it",
+		rg, nsg, rule.Name, rule.Priority+10, create(rule.Priority))
 }
 
 func orStar(s string) string {
