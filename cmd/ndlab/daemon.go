@@ -64,6 +64,7 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&o.podCIDR, "pod-cidr", "", "node pod CIDR")
 	f.BoolVar(&o.registerPodCIDR, "register-pod-cidr", true, "set spec.podCIDR on the Node (kubenet)")
 	f.StringVar(&o.cfg.NetNS, "netns", "", "node network namespace name")
+	f.StringVar(&o.cfg.NetNSPrefix, "netns-prefix", "ndl-", "prefix of pod network namespace names")
 	f.StringVar(&o.cfg.Kubeconfig, "kubeconfig", "", "kubeconfig")
 	f.StringVar(&o.cfg.RunDir, "run-dir", "", "lab run dir")
 	f.StringVar(&o.cfg.BinDir, "bin-dir", "", "binaries dir")

@@ -21,16 +21,22 @@ type exitError int
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
-	var runDir string
+	var runDir, name string
 	root := &cobra.Command{
 		Use:           "ndlab",
 		Short:         "netdoctor's lab: a real Kubernetes cluster in network namespaces, with faults",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRun: func(*cobra.Command, []string) {
+			if runDir == "" {
+				runDir = lab.RunDirFor(name)
+			}
+		},
 	}
-	root.PersistentFlags().StringVar(&runDir, "run-dir", "", "lab run directory (default $NDLAB_RUN or /run/ndlab)")
+	root.PersistentFlags().StringVar(&runDir, "run-dir", "", "lab run directory (default $NDLAB_RUN or /run/ndlab; /run/ndlab-NAME for --name)")
+	root.PersistentFlags().StringVar(&name, "name", "", "lab name, to run a second lab beside the default one (namespaces ndlNAME-*)")
 	root.AddCommand(
-		newUpCmd(&runDir, stdout, stderr),
+		newUpCmd(&runDir, &name, stdout, stderr),
 		newDownCmd(&runDir, stdout),
 		newStatusCmd(&runDir, stdout),
 		newKubeconfigCmd(&runDir, stdout),
@@ -41,7 +47,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	return root
 }
 
-func newUpCmd(runDir *string, stdout, stderr io.Writer) *cobra.Command {
+func newUpCmd(runDir, name *string, stdout, stderr io.Writer) *cobra.Command {
 	var o struct {
 		nodes       int
 		noNodeLocal bool
@@ -58,7 +64,7 @@ func newUpCmd(runDir *string, stdout, stderr io.Writer) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			start := time.Now()
 			l, err := lab.Up(cmd.Context(), lab.Config{
-				Nodes: o.nodes, NoNodeLocalDNS: o.noNodeLocal, Network: o.network, RunDir: *runDir,
+				Name: *name, Nodes: o.nodes, NoNodeLocalDNS: o.noNodeLocal, Network: o.network, RunDir: *runDir,
 				BinDir: o.binDir, Netdoctor: o.netdoctor, APIPort: o.apiPort, KeepOnFailure: o.keep,
 				Logf: func(f string, a ...any) { fmt.Fprintf(stderr, "ndlab: "+f+"\n", a...) },
 			})
@@ -76,7 +82,7 @@ func newUpCmd(runDir *string, stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.network, "network", "kubenet", "network plugin to emulate: kubenet or azure-cni")
 	f.StringVar(&o.binDir, "bin-dir", "", "directory of the pinned binaries (default: newest complete cache of scripts/lab-build.sh)")
 	f.StringVar(&o.netdoctor, "netdoctor", "", "netdoctor binary that pods of netdoctor images run")
-	f.IntVar(&o.apiPort, "api-port", 16443, "loopback port for the API server")
+	f.IntVar(&o.apiPort, "api-port", 0, "loopback port for the API server (default 16443; derived from --name)")
 	f.BoolVar(&o.keep, "keep-on-failure", false, "leave a lab that failed to come up in place for debugging")
 	return cmd
 }

@@ -467,6 +467,10 @@ func (l *Lab) applyAddons(ctx context.Context) error {
 	// manager; the ServiceAccount admission plugin rejects pods until then.
 	if err := waitFor(ctx, "kube-system default service account", 300*time.Millisecond, func(ctx context.Context) (bool, error) {
 		_, err := l.client.CoreV1().ServiceAccounts("kube-system").Get(ctx, "default", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		_, err = l.client.CoreV1().ConfigMaps("kube-system").Get(ctx, "kube-root-ca.crt", metav1.GetOptions{})
 		return err == nil, err
 	}); err != nil {
 		return err

@@ -32,15 +32,15 @@ type Target struct {
 func (l *Lab) Resolve(ctx context.Context, target string) (Target, error) {
 	switch target {
 	case "cp", "control-plane":
-		return Target{NetNS: NSControlPlane, Hostname: "ndlab-cp"}, nil
+		return Target{NetNS: l.nsName("cp"), Hostname: "ndlab-cp"}, nil
 	case "edge":
-		return Target{NetNS: NSEdge, Hostname: "ndlab-edge"}, nil
+		return Target{NetNS: l.nsName("edge"), Hostname: "ndlab-edge"}, nil
 	case "inet", "internet":
-		return Target{NetNS: NSInternet, Hostname: "ndlab-inet"}, nil
+		return Target{NetNS: l.nsName("inet"), Hostname: "ndlab-inet"}, nil
 	case "upstream":
-		return Target{NetNS: NSUpstream, Hostname: "ndlab-upstream"}, nil
+		return Target{NetNS: l.nsName("upstream"), Hostname: "ndlab-upstream"}, nil
 	case "nva":
-		return Target{NetNS: NSNVA, Hostname: "ndlab-nva"}, nil
+		return Target{NetNS: l.nsName("nva"), Hostname: "ndlab-nva"}, nil
 	}
 	if n, ok := l.node(target); ok {
 		return Target{NetNS: n.NetNS, ResolvConf: filepath.Join(l.RunDir(), "nodes", n.Name, "resolv.conf"), Hostname: n.Name}, nil
@@ -69,7 +69,7 @@ func (l *Lab) podTarget(pod *corev1.Pod) (Target, error) {
 	if err != nil {
 		return Target{}, fmt.Errorf("pod %s/%s has no IP yet", pod.Namespace, pod.Name)
 	}
-	return Target{NetNS: fmt.Sprintf("%sn%dp%d", Prefix, n.Index, ip.As4()[3]), ResolvConf: resolv, Hostname: pod.Name}, nil
+	return Target{NetNS: fmt.Sprintf("%sn%dp%d", l.prefix(), n.Index, ip.As4()[3]), ResolvConf: resolv, Hostname: pod.Name}, nil
 }
 
 // ExecError is a command that ran in the lab and failed.

@@ -221,19 +221,19 @@ func clearCoreDNSDown(ctx context.Context, l *Lab, _ FaultState) error {
 
 // --- upstream-dns-blocked
 
-func upstreamRules(op string) [][]string {
+func (l *Lab) upstreamRules(op string) [][]string {
 	return [][]string{
-		ipt(NSEdge, op, "NDL-NSG", "-d", UpstreamDNSIP, "-p", "udp", "--dport", "53", "-j", "DROP"),
-		ipt(NSEdge, op, "NDL-NSG", "-d", UpstreamDNSIP, "-p", "tcp", "--dport", "53", "-j", "DROP"),
+		ipt(l.nsName("edge"), op, "NDL-NSG", "-d", UpstreamDNSIP, "-p", "udp", "--dport", "53", "-j", "DROP"),
+		ipt(l.nsName("edge"), op, "NDL-NSG", "-d", UpstreamDNSIP, "-p", "tcp", "--dport", "53", "-j", "DROP"),
 	}
 }
 
 func injectUpstreamBlocked(ctx context.Context, l *Lab, _ *FaultOptions) (string, error) {
-	return UpstreamDNSIP, l.steps(ctx, upstreamRules("-I"))
+	return UpstreamDNSIP, l.steps(ctx, l.upstreamRules("-I"))
 }
 
 func clearUpstreamBlocked(ctx context.Context, l *Lab, _ FaultState) error {
-	return l.steps(ctx, upstreamRules("-D"))
+	return l.steps(ctx, l.upstreamRules("-D"))
 }
 
 // --- dns-truncation
@@ -330,7 +330,7 @@ func injectRouteMissing(ctx context.Context, l *Lab, o *FaultOptions) (string, e
 	if err != nil {
 		return "", err
 	}
-	return n.Name, l.ip(ctx, "-n", NSEdge, "route", "del", n.PodCIDR, "via", n.IP)
+	return n.Name, l.ip(ctx, "-n", l.nsName("edge"), "route", "del", n.PodCIDR, "via", n.IP)
 }
 
 func clearRouteMissing(ctx context.Context, l *Lab, f FaultState) error {
@@ -338,7 +338,7 @@ func clearRouteMissing(ctx context.Context, l *Lab, f FaultState) error {
 	if !ok {
 		return fmt.Errorf("unknown node %q", f.Target)
 	}
-	return l.ip(ctx, "-n", NSEdge, "route", "replace", n.PodCIDR, "via", n.IP)
+	return l.ip(ctx, "-n", l.nsName("edge"), "route", "replace", n.PodCIDR, "via", n.IP)
 }
 
 // --- snat-exhaustion and conntrack-full: a bounded load pod
@@ -400,7 +400,7 @@ func injectSNAT(ctx context.Context, l *Lab, o *FaultOptions) (string, error) {
 	}
 	o.Connections = min(o.Connections, 256)
 	small := [2]int{n.SNATPorts[0], n.SNATPorts[0] + o.Ports - 1}
-	cmds := append(snatRules("-D", n, n.SNATPorts), snatRules("-I", n, small)...)
+	cmds := append(l.snatRules("-D", n, n.SNATPorts), l.snatRules("-I", n, small)...)
 	if err := l.steps(ctx, cmds); err != nil {
 		return "", err
 	}
@@ -421,7 +421,7 @@ func clearSNAT(ctx context.Context, l *Lab, f FaultState) error {
 		return err
 	}
 	small := [2]int{n.SNATPorts[0], n.SNATPorts[0] + f.Options.Ports - 1}
-	cmds := append(snatRules("-D", n, small), snatRules("-A", n, n.SNATPorts)...)
+	cmds := append(l.snatRules("-D", n, small), l.snatRules("-A", n, n.SNATPorts)...)
 	return l.steps(ctx, cmds)
 }
 
@@ -469,19 +469,19 @@ func clearConntrack(ctx context.Context, l *Lab, f FaultState) error {
 
 func routeViaNVA(ctx context.Context, l *Lab, on bool) error {
 	if on {
-		return l.ip(ctx, "-n", NSEdge, "route", "replace", "default", "via", NVAIP)
+		return l.ip(ctx, "-n", l.nsName("edge"), "route", "replace", "default", "via", NVAIP)
 	}
 	if l.udrOn() {
 		return nil // the other UDR fault still needs it
 	}
-	return l.ip(ctx, "-n", NSEdge, "route", "replace", "default", "via", "203.0.113.254")
+	return l.ip(ctx, "-n", l.nsName("edge"), "route", "replace", "default", "via", "203.0.113.254")
 }
 
 func injectUDR(ctx context.Context, l *Lab, o *FaultOptions) (string, error) {
 	if o.Dest == "" {
 		o.Dest = "0.0.0.0/0"
 	}
-	if err := l.ip(ctx, "-n", NSNVA, "route", "replace", "blackhole", o.Dest); err != nil {
+	if err := l.ip(ctx, "-n", l.nsName("nva"), "route", "replace", "blackhole", o.Dest); err != nil {
 		return "", err
 	}
 	return o.Dest, routeViaNVA(ctx, l, true)
@@ -492,17 +492,17 @@ func clearUDR(ctx context.Context, l *Lab, f FaultState) error {
 	if err := routeViaNVA(ctx, l, false); err != nil {
 		return err
 	}
-	if err := l.ip(ctx, "-n", NSNVA, "route", "del", "blackhole", f.Options.Dest); err != nil {
+	if err := l.ip(ctx, "-n", l.nsName("nva"), "route", "del", "blackhole", f.Options.Dest); err != nil {
 		return err
 	}
 	if f.Options.Dest == "0.0.0.0/0" {
-		return l.ip(ctx, "-n", NSNVA, "route", "replace", "default", "via", "203.0.113.254")
+		return l.ip(ctx, "-n", l.nsName("nva"), "route", "replace", "default", "via", "203.0.113.254")
 	}
 	return nil
 }
 
-func proxyRule(op string) []string {
-	return ipt(NSNVA, "-t", "nat", op, "PREROUTING", "-i", "eth0", "-p", "tcp", "--dport", "80", "-j", "REDIRECT", "--to-ports", "8080")
+func (l *Lab) proxyRule(op string) []string {
+	return ipt(l.nsName("nva"), "-t", "nat", op, "PREROUTING", "-i", "eth0", "-p", "tcp", "--dport", "80", "-j", "REDIRECT", "--to-ports", "8080")
 }
 
 func injectProxyError(ctx context.Context, l *Lab, o *FaultOptions) (string, error) {
@@ -512,7 +512,7 @@ func injectProxyError(ctx context.Context, l *Lab, o *FaultOptions) (string, err
 	if err := os.WriteFile(filepath.Join(l.RunDir(), "nva-status"), []byte(strconv.Itoa(o.Status)), 0o644); err != nil {
 		return "", fmt.Errorf("write nva status: %w", err)
 	}
-	if err := l.steps(ctx, [][]string{proxyRule("-I")}); err != nil {
+	if err := l.steps(ctx, [][]string{l.proxyRule("-I")}); err != nil {
 		return "", err
 	}
 	return NVAIP, routeViaNVA(ctx, l, true)
@@ -523,13 +523,13 @@ func clearProxyError(ctx context.Context, l *Lab, _ FaultState) error {
 	if err := routeViaNVA(ctx, l, false); err != nil {
 		return err
 	}
-	return l.steps(ctx, [][]string{proxyRule("-D")})
+	return l.steps(ctx, [][]string{l.proxyRule("-D")})
 }
 
 // --- nsg-deny
 
-func nsgRuleCmd(op string, o FaultOptions) []string {
-	return ipt(NSEdge, op, "NDL-NSG", "-p", o.Protocol, "--dport", strconv.Itoa(o.Port), "-j", "DROP")
+func (l *Lab) nsgRuleCmd(op string, o FaultOptions) []string {
+	return ipt(l.nsName("edge"), op, "NDL-NSG", "-p", o.Protocol, "--dport", strconv.Itoa(o.Port), "-j", "DROP")
 }
 
 func injectNSG(ctx context.Context, l *Lab, o *FaultOptions) (string, error) {
@@ -539,26 +539,26 @@ func injectNSG(ctx context.Context, l *Lab, o *FaultOptions) (string, error) {
 	if o.Protocol == "" {
 		o.Protocol = "tcp"
 	}
-	return fmt.Sprintf("%s/%d", o.Protocol, o.Port), l.steps(ctx, [][]string{nsgRuleCmd("-I", *o)})
+	return fmt.Sprintf("%s/%d", o.Protocol, o.Port), l.steps(ctx, [][]string{l.nsgRuleCmd("-I", *o)})
 }
 
 func clearNSG(ctx context.Context, l *Lab, f FaultState) error {
-	return l.steps(ctx, [][]string{nsgRuleCmd("-D", f.Options)})
+	return l.steps(ctx, [][]string{l.nsgRuleCmd("-D", f.Options)})
 }
 
 // --- ephemeral-ports
 
 const ephemeralIP = "203.0.113.11"
 
-func ephemeralCmds(op string, n Node) [][]string {
+func (l *Lab) ephemeralCmds(op string, n Node) [][]string {
 	addrOp := "add"
 	if op == "-D" {
 		addrOp = "del"
 	}
 	return [][]string{
-		{"ip", "-n", NSEdge, "addr", addrOp, ephemeralIP + "/32", "dev", "wan"},
-		ipt(NSEdge, "-t", "nat", op, "NDL-SNAT", "-s", n.IP, "-p", "tcp", "-j", "SNAT", "--to-source", ephemeralIP+":1024-65535", "--random-fully"),
-		ipt(NSEdge, "-t", "raw", op, "NDL-FAULTS", "-i", "wan", "-d", ephemeralIP, "-p", "tcp", "!", "--dport", "32768:65535", "-j", "DROP"),
+		{"ip", "-n", l.nsName("edge"), "addr", addrOp, ephemeralIP + "/32", "dev", "wan"},
+		ipt(l.nsName("edge"), "-t", "nat", op, "NDL-SNAT", "-s", n.IP, "-p", "tcp", "-j", "SNAT", "--to-source", ephemeralIP+":1024-65535", "--random-fully"),
+		ipt(l.nsName("edge"), "-t", "raw", op, "NDL-FAULTS", "-i", "wan", "-d", ephemeralIP, "-p", "tcp", "!", "--dport", "32768:65535", "-j", "DROP"),
 	}
 }
 
@@ -567,7 +567,7 @@ func injectEphemeral(ctx context.Context, l *Lab, o *FaultOptions) (string, erro
 	if err != nil {
 		return "", err
 	}
-	cmds := ephemeralCmds("-I", n)
+	cmds := l.ephemeralCmds("-I", n)
 	cmds = append(cmds, sysctl(n.NetNS, "net.ipv4.ip_local_port_range=1024 65535"))
 	return n.Name, l.steps(ctx, cmds)
 }
@@ -577,23 +577,23 @@ func clearEphemeral(ctx context.Context, l *Lab, f FaultState) error {
 	if !ok {
 		return fmt.Errorf("unknown node %q", f.Target)
 	}
-	cmds := ephemeralCmds("-D", n)
+	cmds := l.ephemeralCmds("-D", n)
 	cmds = append(cmds, sysctl(n.NetNS, "net.ipv4.ip_local_port_range=32768 60999"))
 	return l.steps(ctx, cmds)
 }
 
 // --- remote-down
 
-func remoteRule(op string) []string {
-	return ipt(NSInternet, op, "NDL-FAULTS", "-d", RemoteIP, "-j", "DROP")
+func (l *Lab) remoteRule(op string) []string {
+	return ipt(l.nsName("inet"), op, "NDL-FAULTS", "-d", RemoteIP, "-j", "DROP")
 }
 
 func injectRemoteDown(ctx context.Context, l *Lab, _ *FaultOptions) (string, error) {
-	return RemoteIP, l.steps(ctx, [][]string{remoteRule("-I")})
+	return RemoteIP, l.steps(ctx, [][]string{l.remoteRule("-I")})
 }
 
 func clearRemoteDown(ctx context.Context, l *Lab, _ FaultState) error {
-	return l.steps(ctx, [][]string{remoteRule("-D")})
+	return l.steps(ctx, [][]string{l.remoteRule("-D")})
 }
 
 // --- lb-pending

@@ -17,9 +17,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -66,6 +68,10 @@ const (
 
 // Config says what lab to bring up.
 type Config struct {
+	// Name tells labs on one machine apart: "" is the default lab (namespaces
+	// ndl-*, run dir /run/ndlab, API port 16443); another name NAME gets
+	// namespaces ndlNAME-*, run dir /run/ndlab-NAME and its own API port.
+	Name string `json:"name,omitempty"`
 	// Nodes is the number of nodes (1-8, default 3).
 	Nodes int `json:"nodes"`
 	// NoNodeLocalDNS turns NodeLocal DNS off.
@@ -107,11 +113,19 @@ func (c *Config) setDefaults() error {
 	if c.Network != "kubenet" && c.Network != "azure-cni" {
 		return fmt.Errorf("network must be kubenet or azure-cni, got %q", c.Network)
 	}
+	if c.Name != "" && !validName.MatchString(c.Name) {
+		return fmt.Errorf("lab name %q: want 1-6 lowercase letters or digits", c.Name)
+	}
 	if c.RunDir == "" {
-		c.RunDir = DefaultRunDir()
+		c.RunDir = RunDirFor(c.Name)
 	}
 	if c.APIPort == 0 {
 		c.APIPort = 16443
+		if c.Name != "" {
+			h := fnv.New32a()
+			h.Write([]byte(c.Name))
+			c.APIPort = 16444 + int(h.Sum32()%500)
+		}
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
@@ -139,6 +153,25 @@ func (c *Config) setDefaults() error {
 }
 
 var binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-proxy", "coredns"}
+
+var validName = regexp.MustCompile(`^[a-z0-9]{1,6}$`)
+
+// PrefixFor is the namespace prefix of the lab called name.
+func PrefixFor(name string) string {
+	if name == "" {
+		return Prefix
+	}
+	return "ndl" + name + "-"
+}
+
+// RunDirFor is the run directory of the lab called name: DefaultRunDir for
+// the default lab, /run/ndlab-NAME otherwise.
+func RunDirFor(name string) string {
+	if name == "" {
+		return DefaultRunDir()
+	}
+	return "/run/ndlab-" + name
+}
 
 // DefaultRunDir is $NDLAB_RUN or /run/ndlab.
 func DefaultRunDir() string {
@@ -226,7 +259,9 @@ type FaultState struct {
 
 // State is what a running lab records in <run dir>/state.json.
 type State struct {
-	Config     Config `json:"config"`
+	Config Config `json:"config"`
+	// Prefix starts the names of this lab's namespaces.
+	Prefix     string `json:"prefix"`
 	Kubeconfig string `json:"kubeconfig"`
 	// InternalKubeconfig reaches the API server from inside lab namespaces.
 	InternalKubeconfig string                `json:"internalKubeconfig"`
@@ -332,8 +367,19 @@ func (l *Lab) node(ref string) (Node, bool) {
 }
 
 func nodeName(i int) string { return fmt.Sprintf("aks-nodepool1-12345678-vmss%06d", i) }
-func nodeNS(i int) string   { return fmt.Sprintf("%sn%d", Prefix, i) }
-func nodeIP(i int) string   { return fmt.Sprintf("10.224.0.%d", 4+i) }
+
+// prefix is this lab's namespace prefix.
+func (l *Lab) prefix() string {
+	if l.state.Prefix == "" {
+		return Prefix
+	}
+	return l.state.Prefix
+}
+
+// nsName is the namespace of a fixed host (cp, edge, inet, upstream, nva)
+// or node (n0...) of this lab.
+func (l *Lab) nsName(host string) string { return l.prefix() + host }
+func nodeIP(i int) string                { return fmt.Sprintf("10.224.0.%d", 4+i) }
 func podCIDR(i int, network string) string {
 	if network == "azure-cni" {
 		return fmt.Sprintf("10.224.%d.0/24", 16+i)

@@ -67,7 +67,7 @@ func TestRouteTableDropsFaultedRoute(t *testing.T) {
 func TestSNATRulesKeepCatchAllLast(t *testing.T) {
 	n := Node{IP: "10.224.0.4"}
 	for _, op := range []string{"-A", "-I"} {
-		rules := snatRules(op, n, [2]int{1024, 1031})
+		rules := (&Lab{}).snatRules(op, n, [2]int{1024, 1031})
 		// Appended rules keep order; inserted ones end up reversed.
 		last := rules[len(rules)-1]
 		if op == "-I" {

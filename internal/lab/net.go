@@ -19,7 +19,7 @@ import (
 // No namespace has a link to the machine's own namespace.
 func (l *Lab) buildNetwork(ctx context.Context) error {
 	c := l.state.Config
-	all := []string{NSControlPlane, NSEdge, NSInternet, NSUpstream, NSNVA}
+	all := []string{l.nsName("cp"), l.nsName("edge"), l.nsName("inet"), l.nsName("upstream"), l.nsName("nva")}
 	for _, n := range l.state.Nodes {
 		all = append(all, n.NetNS)
 	}
@@ -29,83 +29,83 @@ func (l *Lab) buildNetwork(ctx context.Context) error {
 	}
 	// VNet: a bridge in the edge with the control plane and nodes on it.
 	cmds = append(cmds,
-		[]string{"ip", "-n", NSEdge, "link", "add", "ndl-vnet", "type", "bridge"},
-		[]string{"ip", "-n", NSEdge, "addr", "add", EdgeIP + "/16", "dev", "ndl-vnet"},
-		[]string{"ip", "-n", NSEdge, "link", "set", "ndl-vnet", "up"},
+		[]string{"ip", "-n", l.nsName("edge"), "link", "add", "ndl-vnet", "type", "bridge"},
+		[]string{"ip", "-n", l.nsName("edge"), "addr", "add", EdgeIP + "/16", "dev", "ndl-vnet"},
+		[]string{"ip", "-n", l.nsName("edge"), "link", "set", "ndl-vnet", "up"},
 	)
 	attach := func(hostNS, edgeIf, addr string) {
 		cmds = append(cmds,
-			[]string{"ip", "-n", NSEdge, "link", "add", edgeIf, "type", "veth", "peer", "name", "eth0", "netns", hostNS},
-			[]string{"ip", "-n", NSEdge, "link", "set", edgeIf, "master", "ndl-vnet", "up"},
+			[]string{"ip", "-n", l.nsName("edge"), "link", "add", edgeIf, "type", "veth", "peer", "name", "eth0", "netns", hostNS},
+			[]string{"ip", "-n", l.nsName("edge"), "link", "set", edgeIf, "master", "ndl-vnet", "up"},
 			[]string{"ip", "-n", hostNS, "addr", "add", addr + "/16", "dev", "eth0"},
 			[]string{"ip", "-n", hostNS, "link", "set", "eth0", "up"},
 			[]string{"ip", "-n", hostNS, "route", "add", "default", "via", EdgeIP},
 		)
 	}
-	attach(NSControlPlane, "ndl-vcp", APIServerIP)
+	attach(l.nsName("cp"), "ndl-vcp", APIServerIP)
 	for _, n := range l.state.Nodes {
 		attach(n.NetNS, fmt.Sprintf("ndl-vn%d", n.Index), n.IP)
 	}
 	// Internet: a bridge in ndl-inet; the edge's and the NVA's WAN sides.
 	cmds = append(cmds,
-		[]string{"ip", "-n", NSInternet, "link", "add", "ndl-ibr", "type", "bridge"},
-		[]string{"ip", "-n", NSInternet, "addr", "add", "203.0.113.254/24", "dev", "ndl-ibr"},
-		[]string{"ip", "-n", NSInternet, "link", "set", "ndl-ibr", "up"},
-		[]string{"ip", "-n", NSEdge, "link", "add", "wan", "type", "veth", "peer", "name", "ndl-iedge", "netns", NSInternet},
-		[]string{"ip", "-n", NSInternet, "link", "set", "ndl-iedge", "master", "ndl-ibr", "up"},
-		[]string{"ip", "-n", NSEdge, "addr", "add", "203.0.113.1/24", "dev", "wan"},
-		[]string{"ip", "-n", NSEdge, "addr", "add", OutboundIP + "/32", "dev", "wan"},
-		[]string{"ip", "-n", NSEdge, "link", "set", "wan", "up"},
-		[]string{"ip", "-n", NSEdge, "route", "add", "default", "via", "203.0.113.254"},
+		[]string{"ip", "-n", l.nsName("inet"), "link", "add", "ndl-ibr", "type", "bridge"},
+		[]string{"ip", "-n", l.nsName("inet"), "addr", "add", "203.0.113.254/24", "dev", "ndl-ibr"},
+		[]string{"ip", "-n", l.nsName("inet"), "link", "set", "ndl-ibr", "up"},
+		[]string{"ip", "-n", l.nsName("edge"), "link", "add", "wan", "type", "veth", "peer", "name", "ndl-iedge", "netns", l.nsName("inet")},
+		[]string{"ip", "-n", l.nsName("inet"), "link", "set", "ndl-iedge", "master", "ndl-ibr", "up"},
+		[]string{"ip", "-n", l.nsName("edge"), "addr", "add", "203.0.113.1/24", "dev", "wan"},
+		[]string{"ip", "-n", l.nsName("edge"), "addr", "add", OutboundIP + "/32", "dev", "wan"},
+		[]string{"ip", "-n", l.nsName("edge"), "link", "set", "wan", "up"},
+		[]string{"ip", "-n", l.nsName("edge"), "route", "add", "default", "via", "203.0.113.254"},
 		// NVA between the edge and the internet (used by UDR faults).
-		[]string{"ip", "-n", NSEdge, "link", "add", "nva", "type", "veth", "peer", "name", "eth0", "netns", NSNVA},
-		[]string{"ip", "-n", NSEdge, "addr", "add", "10.225.0.1/24", "dev", "nva"},
-		[]string{"ip", "-n", NSEdge, "link", "set", "nva", "up"},
-		[]string{"ip", "-n", NSNVA, "addr", "add", NVAIP + "/24", "dev", "eth0"},
-		[]string{"ip", "-n", NSNVA, "link", "set", "eth0", "up"},
-		[]string{"ip", "-n", NSNVA, "link", "add", "wan", "type", "veth", "peer", "name", "ndl-inva", "netns", NSInternet},
-		[]string{"ip", "-n", NSInternet, "link", "set", "ndl-inva", "master", "ndl-ibr", "up"},
-		[]string{"ip", "-n", NSNVA, "addr", "add", "203.0.113.20/24", "dev", "wan"},
-		[]string{"ip", "-n", NSNVA, "link", "set", "wan", "up"},
-		[]string{"ip", "-n", NSNVA, "route", "add", "default", "via", "203.0.113.254"},
-		[]string{"ip", "-n", NSNVA, "route", "add", VNetCIDR, "via", "10.225.0.1"},
-		[]string{"ip", "-n", NSNVA, "route", "add", ClusterCIDR, "via", "10.225.0.1"},
+		[]string{"ip", "-n", l.nsName("edge"), "link", "add", "nva", "type", "veth", "peer", "name", "eth0", "netns", l.nsName("nva")},
+		[]string{"ip", "-n", l.nsName("edge"), "addr", "add", "10.225.0.1/24", "dev", "nva"},
+		[]string{"ip", "-n", l.nsName("edge"), "link", "set", "nva", "up"},
+		[]string{"ip", "-n", l.nsName("nva"), "addr", "add", NVAIP + "/24", "dev", "eth0"},
+		[]string{"ip", "-n", l.nsName("nva"), "link", "set", "eth0", "up"},
+		[]string{"ip", "-n", l.nsName("nva"), "link", "add", "wan", "type", "veth", "peer", "name", "ndl-inva", "netns", l.nsName("inet")},
+		[]string{"ip", "-n", l.nsName("inet"), "link", "set", "ndl-inva", "master", "ndl-ibr", "up"},
+		[]string{"ip", "-n", l.nsName("nva"), "addr", "add", "203.0.113.20/24", "dev", "wan"},
+		[]string{"ip", "-n", l.nsName("nva"), "link", "set", "wan", "up"},
+		[]string{"ip", "-n", l.nsName("nva"), "route", "add", "default", "via", "203.0.113.254"},
+		[]string{"ip", "-n", l.nsName("nva"), "route", "add", VNetCIDR, "via", "10.225.0.1"},
+		[]string{"ip", "-n", l.nsName("nva"), "route", "add", ClusterCIDR, "via", "10.225.0.1"},
 		// Upstream DNS host behind the internet router.
-		[]string{"ip", "-n", NSInternet, "link", "add", "ndl-iup", "type", "veth", "peer", "name", "eth0", "netns", NSUpstream},
-		[]string{"ip", "-n", NSInternet, "addr", "add", "192.0.2.1/24", "dev", "ndl-iup"},
-		[]string{"ip", "-n", NSInternet, "link", "set", "ndl-iup", "up"},
-		[]string{"ip", "-n", NSUpstream, "addr", "add", UpstreamDNSIP + "/24", "dev", "eth0"},
-		[]string{"ip", "-n", NSUpstream, "link", "set", "eth0", "up"},
-		[]string{"ip", "-n", NSUpstream, "route", "add", "default", "via", "192.0.2.1"},
-		[]string{"ip", "-n", NSInternet, "addr", "add", WebIP + "/32", "dev", "lo"},
-		[]string{"ip", "-n", NSInternet, "addr", "add", RemoteIP + "/32", "dev", "lo"},
+		[]string{"ip", "-n", l.nsName("inet"), "link", "add", "ndl-iup", "type", "veth", "peer", "name", "eth0", "netns", l.nsName("upstream")},
+		[]string{"ip", "-n", l.nsName("inet"), "addr", "add", "192.0.2.1/24", "dev", "ndl-iup"},
+		[]string{"ip", "-n", l.nsName("inet"), "link", "set", "ndl-iup", "up"},
+		[]string{"ip", "-n", l.nsName("upstream"), "addr", "add", UpstreamDNSIP + "/24", "dev", "eth0"},
+		[]string{"ip", "-n", l.nsName("upstream"), "link", "set", "eth0", "up"},
+		[]string{"ip", "-n", l.nsName("upstream"), "route", "add", "default", "via", "192.0.2.1"},
+		[]string{"ip", "-n", l.nsName("inet"), "addr", "add", WebIP + "/32", "dev", "lo"},
+		[]string{"ip", "-n", l.nsName("inet"), "addr", "add", RemoteIP + "/32", "dev", "lo"},
 	)
 	// Forwarding and no redirects in the routers.
-	for _, ns := range []string{NSEdge, NSInternet, NSNVA} {
+	for _, ns := range []string{l.nsName("edge"), l.nsName("inet"), l.nsName("nva")} {
 		cmds = append(cmds, sysctl(ns, "net.ipv4.ip_forward=1", "net.ipv4.conf.all.send_redirects=0",
 			"net.ipv4.conf.default.send_redirects=0", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"))
 	}
-	cmds = append(cmds, sysctl(NSEdge, "net.ipv4.conf.ndl-vnet.send_redirects=0"))
+	cmds = append(cmds, sysctl(l.nsName("edge"), "net.ipv4.conf.ndl-vnet.send_redirects=0"))
 	// Edge filter: faults first, then the NSG for traffic leaving the VNet.
 	cmds = append(cmds,
-		ipt(NSEdge, "-N", "NDL-FAULTS"),
-		ipt(NSEdge, "-A", "FORWARD", "-j", "NDL-FAULTS"),
-		ipt(NSEdge, "-N", "NDL-NSG"),
-		ipt(NSEdge, "-A", "FORWARD", "-i", "ndl-vnet", "!", "-o", "ndl-vnet", "-j", "NDL-NSG"),
-		ipt(NSEdge, "-t", "raw", "-N", "NDL-FAULTS"),
-		ipt(NSEdge, "-t", "raw", "-A", "PREROUTING", "-j", "NDL-FAULTS"),
-		ipt(NSEdge, "-t", "nat", "-N", "NDL-SNAT"),
-		ipt(NSEdge, "-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", "NDL-SNAT"),
-		ipt(NSNVA, "-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", "MASQUERADE"),
-		ipt(NSNVA, "-N", "NDL-FAULTS"),
-		ipt(NSNVA, "-A", "FORWARD", "-j", "NDL-FAULTS"),
-		ipt(NSInternet, "-N", "NDL-FAULTS"),
-		ipt(NSInternet, "-A", "INPUT", "-j", "NDL-FAULTS"),
+		ipt(l.nsName("edge"), "-N", "NDL-FAULTS"),
+		ipt(l.nsName("edge"), "-A", "FORWARD", "-j", "NDL-FAULTS"),
+		ipt(l.nsName("edge"), "-N", "NDL-NSG"),
+		ipt(l.nsName("edge"), "-A", "FORWARD", "-i", "ndl-vnet", "!", "-o", "ndl-vnet", "-j", "NDL-NSG"),
+		ipt(l.nsName("edge"), "-t", "raw", "-N", "NDL-FAULTS"),
+		ipt(l.nsName("edge"), "-t", "raw", "-A", "PREROUTING", "-j", "NDL-FAULTS"),
+		ipt(l.nsName("edge"), "-t", "nat", "-N", "NDL-SNAT"),
+		ipt(l.nsName("edge"), "-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", "NDL-SNAT"),
+		ipt(l.nsName("nva"), "-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", "MASQUERADE"),
+		ipt(l.nsName("nva"), "-N", "NDL-FAULTS"),
+		ipt(l.nsName("nva"), "-A", "FORWARD", "-j", "NDL-FAULTS"),
+		ipt(l.nsName("inet"), "-N", "NDL-FAULTS"),
+		ipt(l.nsName("inet"), "-A", "INPUT", "-j", "NDL-FAULTS"),
 	)
 	for _, n := range l.state.Nodes {
-		cmds = append(cmds, snatRules("-A", n, n.SNATPorts)...)
+		cmds = append(cmds, l.snatRules("-A", n, n.SNATPorts)...)
 		if c.Network == "kubenet" {
-			cmds = append(cmds, []string{"ip", "-n", NSEdge, "route", "add", n.PodCIDR, "via", n.IP})
+			cmds = append(cmds, []string{"ip", "-n", l.nsName("edge"), "route", "add", n.PodCIDR, "via", n.IP})
 		}
 		cmds = append(cmds, l.nodeSetup(n)...)
 	}
@@ -127,12 +127,12 @@ func (l *Lab) buildNetwork(ctx context.Context) error {
 
 // snatRules are the edge's outbound SNAT rules of one node: TCP and UDP get
 // the node's port range on the outbound IP, ICMP the IP.
-func snatRules(op string, n Node, ports [2]int) [][]string {
+func (l *Lab) snatRules(op string, n Node, ports [2]int) [][]string {
 	to := OutboundIP + ":" + strconv.Itoa(ports[0]) + "-" + strconv.Itoa(ports[1])
 	rules := [][]string{
-		ipt(NSEdge, "-t", "nat", op, "NDL-SNAT", "-s", n.IP, "-p", "tcp", "-j", "SNAT", "--to-source", to),
-		ipt(NSEdge, "-t", "nat", op, "NDL-SNAT", "-s", n.IP, "-p", "udp", "-j", "SNAT", "--to-source", to),
-		ipt(NSEdge, "-t", "nat", op, "NDL-SNAT", "-s", n.IP, "-j", "SNAT", "--to-source", OutboundIP),
+		ipt(l.nsName("edge"), "-t", "nat", op, "NDL-SNAT", "-s", n.IP, "-p", "tcp", "-j", "SNAT", "--to-source", to),
+		ipt(l.nsName("edge"), "-t", "nat", op, "NDL-SNAT", "-s", n.IP, "-p", "udp", "-j", "SNAT", "--to-source", to),
+		ipt(l.nsName("edge"), "-t", "nat", op, "NDL-SNAT", "-s", n.IP, "-j", "SNAT", "--to-source", OutboundIP),
 	}
 	if op == "-I" {
 		// Inserted rules end up in reverse: keep the catch-all last.

@@ -97,12 +97,23 @@ func (p Proc) Alive() bool {
 	return st != "" && st != "Z" && st != "X" && (p.StartTime == 0 || procStart(p.PID) == p.StartTime)
 }
 
-// labPIDs lists processes that belong to a lab: those whose environment
-// carries the marker, and those inside an ndl- network namespace. It never
-// returns the calling process.
-func labPIDs() []int {
+// prefixOf reads the namespace prefix of the lab in runDir.
+func prefixOf(runDir string) string {
+	if b, err := os.ReadFile(filepath.Join(runDir, "prefix")); err == nil && len(b) > 0 {
+		return strings.TrimSpace(string(b))
+	}
+	if base := filepath.Base(runDir); runDir != DefaultRunDir() && strings.HasPrefix(base, "ndlab-") {
+		return PrefixFor(strings.TrimPrefix(base, "ndlab-"))
+	}
+	return Prefix
+}
+
+// labPIDs lists processes that belong to the lab of runDir: those whose
+// environment carries its marker, and those inside its network namespaces.
+// It never returns the calling process.
+func labPIDs(prefix, runDir string) []int {
 	nsInodes := map[uint64]bool{}
-	for _, ns := range labNamespaces() {
+	for _, ns := range labNamespaces(prefix) {
 		if ino, err := nsnet.Inode(nsnet.Path(ns)); err == nil {
 			nsInodes[ino] = true
 		}
@@ -124,7 +135,7 @@ func labPIDs() []int {
 			continue
 		}
 		for _, kv := range strings.Split(string(env), "\x00") {
-			if strings.HasPrefix(kv, markerEnv+"=") {
+			if kv == markerEnv+"="+runDir {
 				pids = append(pids, pid)
 				break
 			}
@@ -134,12 +145,12 @@ func labPIDs() []int {
 	return pids
 }
 
-// labNamespaces lists named network namespaces with the lab prefix.
-func labNamespaces() []string {
+// labNamespaces lists named network namespaces with the prefix.
+func labNamespaces(prefix string) []string {
 	entries, _ := os.ReadDir("/run/netns")
 	var out []string
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), Prefix) {
+		if strings.HasPrefix(e.Name(), prefix) {
 			out = append(out, e.Name())
 		}
 	}
@@ -194,7 +205,8 @@ func Inspect(runDir string) Leftovers {
 		runDir = DefaultRunDir()
 	}
 	_, err := os.Stat(runDir)
-	return Leftovers{Namespaces: labNamespaces(), PIDs: labPIDs(), RunDirExists: err == nil}
+	prefix := prefixOf(runDir)
+	return Leftovers{Namespaces: labNamespaces(prefix), PIDs: labPIDs(prefix, runDir), RunDirExists: err == nil}
 }
 
 // Sweep removes everything a lab may have left on this machine: processes
@@ -205,27 +217,38 @@ func Sweep(ctx context.Context, runDir string) error {
 	if runDir == "" {
 		runDir = DefaultRunDir()
 	}
+	prefix := prefixOf(runDir)
 	for round := 0; round < 3; round++ {
-		pids := labPIDs()
+		pids := labPIDs(prefix, runDir)
 		if len(pids) == 0 {
 			break
 		}
 		killAll(pids, 5*time.Second)
 	}
 	var errs []string
-	for _, ns := range labNamespaces() {
+	for _, ns := range labNamespaces(prefix) {
 		if out, err := exec.CommandContext(ctx, "ip", "netns", "del", ns).CombinedOutput(); err != nil {
 			errs = append(errs, fmt.Sprintf("ip netns del %s: %v: %s", ns, err, strings.TrimSpace(string(out))))
 		}
 	}
-	removeMountpoints(filepath.Join(runDir, "mountpoints"))
+	// Bind-mount targets are shared by labs: leave them while another runs.
+	other := false
+	entries, _ := os.ReadDir("/run/netns")
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "ndl") && !strings.HasPrefix(e.Name(), prefix) {
+			other = true
+		}
+	}
+	if !other {
+		removeMountpoints(filepath.Join(runDir, "mountpoints"))
+	}
 	if err := os.RemoveAll(runDir); err != nil {
 		errs = append(errs, fmt.Sprintf("remove %s: %v", runDir, err))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("sweep: %s", strings.Join(errs, "; "))
 	}
-	if left := labPIDs(); len(left) > 0 {
+	if left := labPIDs(prefix, runDir); len(left) > 0 {
 		return fmt.Errorf("sweep: processes still running: %v", left)
 	}
 	return nil

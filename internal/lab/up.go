@@ -32,7 +32,13 @@ func Up(ctx context.Context, cfg Config) (l *Lab, err error) {
 	if _, err := os.Stat(statePath(cfg.RunDir)); err == nil {
 		return nil, fmt.Errorf("a lab is already up (state in %s): run ndlab down first", cfg.RunDir)
 	}
-	if left := Inspect(cfg.RunDir); !left.Empty() {
+	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", cfg.RunDir, err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.RunDir, "prefix"), []byte(PrefixFor(cfg.Name)), 0o644); err != nil {
+		return nil, fmt.Errorf("write prefix: %w", err)
+	}
+	if left := Inspect(cfg.RunDir); !left.Empty() && len(left.Namespaces)+len(left.PIDs) > 0 {
 		cfg.Logf("sweeping leftovers of an earlier lab: %s", left)
 		if err := Sweep(ctx, cfg.RunDir); err != nil {
 			return nil, fmt.Errorf("sweep leftovers: %w", err)
@@ -40,7 +46,7 @@ func Up(ctx context.Context, cfg Config) (l *Lab, err error) {
 	}
 	start := time.Now()
 	l = &Lab{run: ExecRunner{}, logf: cfg.Logf}
-	l.state = State{Config: cfg, Faults: map[string]FaultState{}, Created: time.Now()}
+	l.state = State{Config: cfg, Prefix: PrefixFor(cfg.Name), Faults: map[string]FaultState{}, Created: time.Now()}
 	defer func() {
 		if err != nil && cfg.KeepOnFailure {
 			l.logf("up failed, lab kept for debugging (ndlab down removes it): %v", err)
@@ -52,7 +58,7 @@ func Up(ctx context.Context, cfg Config) (l *Lab, err error) {
 		}
 	}()
 	for i := 0; i < cfg.Nodes; i++ {
-		l.state.Nodes = append(l.state.Nodes, Node{Name: nodeName(i), Index: i, NetNS: nodeNS(i), IP: nodeIP(i),
+		l.state.Nodes = append(l.state.Nodes, Node{Name: nodeName(i), Index: i, NetNS: l.nsName(fmt.Sprintf("n%d", i)), IP: nodeIP(i),
 			PodCIDR: podCIDR(i, cfg.Network), SNATPorts: snatRange(i)})
 	}
 	if err := l.prepareFiles(); err != nil {
@@ -131,6 +137,9 @@ func (l *Lab) prepareFiles() error {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
+	}
+	if err := os.WriteFile(filepath.Join(c.RunDir, "prefix"), []byte(l.prefix()), 0o644); err != nil {
+		return fmt.Errorf("write prefix: %w", err)
 	}
 	if err := copyFile(c.Ndlab, filepath.Join(l.binDir(), "ndlab"), 0o755); err != nil {
 		return err
@@ -214,7 +223,7 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 	c := l.state.Config
 	bin := func(b string) string { return filepath.Join(l.binDir(), b) }
 	pki := func(f string) string { return filepath.Join(c.RunDir, "pki", f) }
-	if _, err := l.spawn("etcd", NSControlPlane, []string{bin("etcd"),
+	if _, err := l.spawn("etcd", l.nsName("cp"), []string{bin("etcd"),
 		"--name=ndlab", "--data-dir=" + filepath.Join(c.RunDir, "etcd"),
 		"--listen-client-urls=http://127.0.0.1:2379", "--advertise-client-urls=http://127.0.0.1:2379",
 		"--listen-peer-urls=http://127.0.0.1:2380", "--initial-advertise-peer-urls=http://127.0.0.1:2380",
@@ -223,7 +232,7 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	if _, err := l.spawn("kube-apiserver", NSControlPlane, []string{bin("kube-apiserver"),
+	if _, err := l.spawn("kube-apiserver", l.nsName("cp"), []string{bin("kube-apiserver"),
 		"--etcd-servers=http://127.0.0.1:2379",
 		"--bind-address=0.0.0.0", "--secure-port=" + strconv.Itoa(APIServerPort), "--advertise-address=" + APIServerIP,
 		"--service-cluster-ip-range=" + ServiceCIDR,
@@ -241,7 +250,7 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 		return err
 	}
 	if _, err := l.spawn("apiserver-forward", "", []string{bin("ndlab"), "daemon", "forward",
-		"--listen=127.0.0.1:" + strconv.Itoa(c.APIPort), "--netns=" + NSControlPlane,
+		"--listen=127.0.0.1:" + strconv.Itoa(c.APIPort), "--netns=" + l.nsName("cp"),
 		"--target=127.0.0.1:" + strconv.Itoa(APIServerPort)}); err != nil {
 		return err
 	}
@@ -253,7 +262,7 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 	if err := l.connect(); err != nil {
 		return err
 	}
-	if _, err := l.spawn("kube-controller-manager", NSControlPlane, []string{bin("kube-controller-manager"),
+	if _, err := l.spawn("kube-controller-manager", l.nsName("cp"), []string{bin("kube-controller-manager"),
 		"--kubeconfig=" + l.state.InternalKubeconfig,
 		"--authentication-kubeconfig=" + l.state.InternalKubeconfig,
 		"--authorization-kubeconfig=" + l.state.InternalKubeconfig,
@@ -267,7 +276,7 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	_, err := l.spawn("scheduler", NSControlPlane, []string{bin("ndlab"), "daemon", "scheduler",
+	_, err := l.spawn("scheduler", l.nsName("cp"), []string{bin("ndlab"), "daemon", "scheduler",
 		"--kubeconfig=" + l.state.InternalKubeconfig})
 	return err
 }
@@ -301,7 +310,7 @@ func (l *Lab) startNodesAndHosts() error {
 	for _, n := range l.state.Nodes {
 		args := []string{filepath.Join(l.binDir(), "kubelet"), "daemon", "agent",
 			"--node=" + n.Name, "--index=" + strconv.Itoa(n.Index), "--node-ip=" + n.IP, "--pod-cidr=" + n.PodCIDR,
-			"--netns=" + n.NetNS, "--kubeconfig=" + l.state.InternalKubeconfig, "--run-dir=" + c.RunDir,
+			"--netns=" + n.NetNS, "--netns-prefix=" + l.prefix(), "--kubeconfig=" + l.state.InternalKubeconfig, "--run-dir=" + c.RunDir,
 			"--bin-dir=" + l.binDir(), "--cluster-dns=" + ClusterDNSIP, "--cluster-domain=" + ClusterDomain,
 			"--node-resolv-conf=" + filepath.Join(c.RunDir, "nodes", n.Name, "resolv.conf"),
 			"--kubelet-version=" + KubernetesVersion,
@@ -324,15 +333,15 @@ func (l *Lab) startNodesAndHosts() error {
 			return err
 		}
 	}
-	if _, err := l.spawn("upstream-dns", NSUpstream, []string{ndlab, "daemon", "upstream",
+	if _, err := l.spawn("upstream-dns", l.nsName("upstream"), []string{ndlab, "daemon", "upstream",
 		"--addr=" + UpstreamDNSIP + ":53", "--mode-file=" + filepath.Join(c.RunDir, "upstream-mode")}); err != nil {
 		return err
 	}
-	if _, err := l.spawn("internet", NSInternet, []string{ndlab, "daemon", "internet",
+	if _, err := l.spawn("internet", l.nsName("inet"), []string{ndlab, "daemon", "internet",
 		"--addr=" + WebIP, "--addr=" + RemoteIP}); err != nil {
 		return err
 	}
-	_, err := l.spawn("nva", NSNVA, []string{ndlab, "daemon", "nva",
+	_, err := l.spawn("nva", l.nsName("nva"), []string{ndlab, "daemon", "nva",
 		"--addr=" + NVAIP + ":8080", "--status-file=" + filepath.Join(c.RunDir, "nva-status")})
 	return err
 }

@@ -33,6 +33,8 @@ type Config struct {
 	RegisterPodCIDR bool
 	// NetNS is the name of the node's network namespace.
 	NetNS string
+	// NetNSPrefix starts the names of the pods' network namespaces.
+	NetNSPrefix string
 	// Kubeconfig is the path of the kubeconfig to reach the API server.
 	Kubeconfig string
 	// RunDir is the lab's run directory.

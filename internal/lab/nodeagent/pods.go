@@ -261,9 +261,21 @@ func (a *Agent) setupPod(pr *podRun, pod *corev1.Pod) error {
 	if err := a.writeDNSFiles(pr, pod); err != nil {
 		return err
 	}
-	vols, err := a.materializeVolumes(pr, pod)
-	if err != nil {
-		return err
+	// Like the kubelet, retry volumes whose sources do not exist yet (the
+	// kube-root-ca.crt ConfigMap appears shortly after a namespace does).
+	var vols map[string]string
+	for attempt := 0; ; attempt++ {
+		var err error
+		vols, err = a.materializeVolumes(pr, pod)
+		if err == nil {
+			break
+		}
+		if attempt%10 == 0 {
+			a.logf("pod %s/%s: %v (retrying)", pod.Namespace, pod.Name, err)
+		}
+		if attempt >= 300 || !sleepCtx(pr.ctx, time.Second) {
+			return err
+		}
 	}
 	var errs []error
 	for i := range pod.Spec.Containers {
@@ -280,7 +292,7 @@ func (a *Agent) setupPodNetwork(pr *podRun) error {
 		return err
 	}
 	octets := ip.As4()
-	ns := fmt.Sprintf("ndl-n%dp%d", a.cfg.Index, octets[3])
+	ns := fmt.Sprintf("%sn%dp%d", a.cfg.NetNSPrefix, a.cfg.Index, octets[3])
 	veth := fmt.Sprintf("ndl-n%dv%d", a.cfg.Index, octets[3])
 	pr.mu.Lock()
 	pr.ip, pr.netns, pr.hostVeth = ip, ns, veth
