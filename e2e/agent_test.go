@@ -252,6 +252,13 @@ func TestAgentNodeDataMatchesNodes(t *testing.T) {
 					t.Errorf("node %s: %v", n.Name, err)
 				}
 			}
+			// the lab's node agents run as kubelet with --cluster-dns
+			if kb, err := os.ReadFile(filepath.Join(nd, nodedata.FileKubelet)); err != nil {
+				errs, _ := os.ReadFile(filepath.Join(nd, nodedata.FileErrors))
+				t.Errorf("node %s: %v (errors.json: %s)", n.Name, err, errs)
+			} else if k, err := nodedata.ParseKubelet(nodedata.FileKubelet, kb); err != nil || strings.Join(k.ClusterDNS, ",") != "10.0.0.10" {
+				t.Errorf("node %s: kubelet.json = %s (%v), want clusterDNS 10.0.0.10", n.Name, kb, err)
+			}
 			if mode, _ := os.ReadFile(filepath.Join(nd, nodedata.FileKubeProxyMode)); !strings.HasPrefix(string(mode), "iptables") {
 				t.Errorf("node %s: kube-proxy mode %q, want iptables", n.Name, mode)
 			}

@@ -34,6 +34,8 @@ type Env struct {
 	ReadHostFile func(path string) ([]byte, error)
 	// ProxyMode asks kube-proxy for its mode (GET 127.0.0.1:10249/proxyMode).
 	ProxyMode func(ctx context.Context) (string, error)
+	// Readlink reads a symbolic link (namespace links under /proc).
+	Readlink func(path string) (string, error)
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -93,6 +95,7 @@ func HostEnv() Env {
 		Glob:         filepath.Glob,
 		ReadHostFile: hostFile,
 		ProxyMode:    proxyMode,
+		Readlink:     os.Readlink,
 		Now:          time.Now,
 	}
 }
@@ -367,12 +370,19 @@ func collectConnections(ctx context.Context, env Env) (ConnectionSummary, error)
 	return sum, nil
 }
 
-// collectKubelet finds the kubelet process and reads its DNS settings.
+// collectKubelet finds the node's kubelet process (one named kubelet in
+// the agent's own network namespace, which is the node's) and reads its
+// DNS settings.
 func collectKubelet(env Env) (Kubelet, error) {
 	paths, err := env.Glob("/proc/[0-9]*/cmdline")
 	if err != nil {
 		return Kubelet{}, err
 	}
+	var self string
+	if env.Readlink != nil {
+		self, _ = env.Readlink("/proc/self/ns/net")
+	}
+	others := 0
 	for _, p := range paths {
 		b, err := env.ReadFile(p)
 		if err != nil || len(b) == 0 {
@@ -381,6 +391,12 @@ func collectKubelet(env Env) (Kubelet, error) {
 		argv0, _, _ := bytes.Cut(b, []byte{0})
 		if filepath.Base(string(argv0)) != "kubelet" {
 			continue
+		}
+		if self != "" {
+			if ns, err := env.Readlink(filepath.Join(filepath.Dir(p), "ns", "net")); err != nil || ns != self {
+				others++
+				continue
+			}
 		}
 		k := ParseKubeletCmdline(b)
 		if k.ConfigPath != "" {
@@ -396,6 +412,9 @@ func collectKubelet(env Env) (Kubelet, error) {
 			return k, fmt.Errorf("kubelet (%s) has no --cluster-dns and no clusterDNS in its config", p)
 		}
 		return k, nil
+	}
+	if others > 0 {
+		return Kubelet{}, fmt.Errorf("no kubelet in the node's network namespace (%d in others)", others)
 	}
 	return Kubelet{}, errors.New("no kubelet process visible (the agent needs hostPID)")
 }
