@@ -17,7 +17,7 @@ bash "$here/scripts/lab-build.sh" >/dev/null
 count() {
   local procs=0 f
   for f in /proc/[0-9]*/environ; do
-    if tr '\0' '\n' <"$f" 2>/dev/null | grep -qx "NDLAB_LAB_PROCESS=$run"; then procs=$((procs + 1)); fi
+    if { tr "\0" "\n" <"$f"; } 2>/dev/null | grep -qx "NDLAB_LAB_PROCESS=$run"; then procs=$((procs + 1)); fi
   done
   echo "netns=$(ip netns list | grep -c "^$prefix" || true)" \
        "procs=$procs" \
