@@ -415,3 +415,8 @@ func waitFor(ctx context.Context, what string, interval time.Duration, cond func
 		}
 	}
 }
+
+// Namespace is the network namespace name of a fixed host ("cp", "edge",
+// "inet", "upstream", "nva") or node ("n0", ...) of this lab; the NS*
+// constants are the default lab's.
+func (l *Lab) Namespace(host string) string { return l.nsName(host) }
