@@ -356,7 +356,9 @@ func TestDNSNetworkPolicyBlocksNodeLocalDNS(t *testing.T) {
 // dnsperf's, both inside the same lab pod and against the same CoreDNS pod,
 // in the same run. The engine records every query's latency in its
 // histogram. b.N is ignored beyond 1: each side sends a fixed number of
-// queries (NETDOCTOR_BENCH_QUERIES, default 200000).
+// queries (NETDOCTOR_BENCH_QUERIES, default 200000); the engine keeps
+// NETDOCTOR_BENCH_CONCURRENCY lookups outstanding (default 64; dnsperf has
+// -q 256 here) on one socket per worker, as dnsperf keeps its sockets.
 func BenchmarkDNSProbeVersusDNSPerf(b *testing.B) {
 	l := requireLab(b)
 	lockFaults(b)
@@ -372,6 +374,10 @@ func BenchmarkDNSProbeVersusDNSPerf(b *testing.B) {
 	queries := 200000
 	if v, err := strconv.Atoi(os.Getenv("NETDOCTOR_BENCH_QUERIES")); err == nil && v > 0 {
 		queries = v
+	}
+	concurrency := 64
+	if v, err := strconv.Atoi(os.Getenv("NETDOCTOR_BENCH_CONCURRENCY")); err == nil && v > 0 {
+		concurrency = v
 	}
 	const name = "kubernetes.default.svc.cluster.local"
 
@@ -393,7 +399,7 @@ func BenchmarkDNSProbeVersusDNSPerf(b *testing.B) {
 	// The engine, through `netdoctor agent`, in the same pod.
 	spec := dnsprobe.Spec{ResolvConf: "-", Hops: []dnsprobe.Hop{{Name: dnsprobe.HopCoreDNS, Addr: server}},
 		Names: []dnsprobe.Name{{Name: name, Kind: dnsprobe.KindCluster}}, Types: []string{"A"}, Transports: []string{"udp"},
-		Count: queries, RatePerHop: -1, Concurrency: 256, TimeoutMS: 2000, MaxDurationMS: 300000}
+		Count: queries, RatePerHop: -1, Concurrency: concurrency, TimeoutMS: 2000, MaxDurationMS: 300000, ReuseSocket: true}
 	req, _ := json.Marshal(map[string]any{"kind": dnsprobe.Kind, "spec": spec})
 	b.ResetTimer()
 	out, err = l.Exec(ctx, client, l.Bin("netdoctor"), "agent", "--request", string(req))

@@ -12,7 +12,12 @@ import (
 // e.g. the lab's CoreDNS, from inside the lab) when set. Every query's
 // latency is recorded. It reports queries/s and the heap in use after the
 // run, which stays flat as b.N grows.
-func BenchmarkProbe(b *testing.B) {
+func BenchmarkProbe(b *testing.B) { benchmarkProbe(b, false) }
+
+// BenchmarkProbeReuseSocket is BenchmarkProbe with one socket per worker.
+func BenchmarkProbeReuseSocket(b *testing.B) { benchmarkProbe(b, true) }
+
+func benchmarkProbe(b *testing.B, reuse bool) {
 	addr := os.Getenv("NETDOCTOR_BENCH_DNS")
 	if addr == "" {
 		addr = server(b, behaviour{})
@@ -22,7 +27,7 @@ func BenchmarkProbe(b *testing.B) {
 		name = clusterName
 	}
 	spec := Spec{ResolvConf: "-", Hops: []Hop{{Name: HopKubeDNS, Addr: addr}}, Names: []Name{{Name: name, Kind: KindCluster}},
-		Types: []string{"A"}, Transports: []string{"udp"}, Count: b.N, RatePerHop: -1, Concurrency: 64, TimeoutMS: 2000, MaxDurationMS: 600_000}
+		Types: []string{"A"}, Transports: []string{"udp"}, Count: b.N, RatePerHop: -1, Concurrency: 64, TimeoutMS: 2000, MaxDurationMS: 600_000, ReuseSocket: reuse}
 	b.ResetTimer()
 	res, err := (&Prober{}).Run(context.Background(), spec)
 	if err != nil {

@@ -3,6 +3,7 @@ package dnsprobe
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"context"
 	"errors"
 	"fmt"
@@ -173,8 +174,9 @@ type job struct {
 }
 
 type acc struct {
-	s    Series
-	hist Histogram
+	s      Series
+	hist   Histogram
+	rcodes [16]int
 }
 
 func (p *Prober) probeHop(ctx context.Context, spec Spec, h Hop) HopResult {
@@ -224,19 +226,10 @@ func (p *Prober) probeHop(ctx context.Context, spec Spec, h Hop) HopResult {
 		lim = rate.NewLimiter(rate.Limit(spec.RatePerHop), burst)
 	}
 	tcRetries := make([]atomic.Int32, len(series))
-	jobs := make(chan job)
-	go func() {
-		defer close(jobs)
-		for i := 0; i < spec.Count; i++ {
-			for _, j := range round {
-				select {
-				case jobs <- j:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
+	// Workers claim lookups by number: round after round of each name,
+	// type and transport, Count rounds in all.
+	var next atomic.Int64
+	total := int64(spec.Count) * int64(len(round))
 	timeout := time.Duration(spec.TimeoutMS) * time.Millisecond
 	accs := make([][]acc, spec.Concurrency)
 	var wg sync.WaitGroup
@@ -249,8 +242,15 @@ func (p *Prober) probeHop(ctx context.Context, spec Spec, h Hop) HopResult {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			wk := worker{p: p, spec: spec, hop: h, addr: h.HostPort(), timeout: timeout, series: series, local: local, tcRetries: tcRetries, buf: make([]byte, 65535)}
-			for j := range jobs {
+			wk := worker{p: p, spec: spec, hop: h, addr: h.HostPort(), timeout: timeout, series: series, local: local, tcRetries: tcRetries,
+				buf: make([]byte, 65535), packed: make([][]byte, len(series))}
+			defer wk.close()
+			for {
+				n := next.Add(1) - 1
+				if n >= total {
+					return
+				}
+				j := round[n%int64(len(round))]
 				if lim != nil {
 					if err := lim.WaitN(ctx, len(j.series)); err != nil {
 						return
@@ -281,8 +281,10 @@ func (p *Prober) probeHop(ctx context.Context, spec Spec, h Hop) HopResult {
 			if a.s.MaxSize > s.MaxSize {
 				s.MaxSize = a.s.MaxSize
 			}
-			for k, v := range a.s.Rcodes {
-				s.Rcodes[k] += v
+			for rc, v := range a.rcodes {
+				if v > 0 {
+					s.Rcodes[rcodeName(rc)] += v
+				}
 			}
 			if s.FirstError == "" {
 				s.FirstError = a.s.FirstError
@@ -298,6 +300,13 @@ func (p *Prober) probeHop(ctx context.Context, spec Spec, h Hop) HopResult {
 	return hr
 }
 
+func rcodeName(rc int) string {
+	if n, ok := dns.RcodeToString[rc]; ok {
+		return n
+	}
+	return fmt.Sprintf("RCODE%d", rc)
+}
+
 func hasType(types []string, t string) bool {
 	for _, x := range types {
 		if strings.EqualFold(x, t) {
@@ -308,6 +317,9 @@ func hasType(types []string, t string) bool {
 }
 
 type worker struct {
+	// conn is the worker's UDP socket with Spec.ReuseSocket.
+	conn   net.Conn
+	packed [][]byte // packed queries per series (nil: cache-busting)
 	p         *Prober
 	spec      Spec
 	hop       Hop
@@ -344,19 +356,19 @@ func (w *worker) do(ctx context.Context, j job) {
 }
 
 // answer records a response to series i.
-func (w *worker) answer(i int, r *dns.Msg, size int, rtt time.Duration) {
+func (w *worker) answer(i int, rcode int, truncated bool, size int, rtt time.Duration) {
 	a := &w.local[i]
 	a.s.Responses++
-	a.s.Rcodes[dns.RcodeToString[r.Rcode]]++
+	a.rcodes[rcode&0xf]++
 	a.hist.Record(rtt)
 	if size > a.s.MaxSize {
 		a.s.MaxSize = size
 	}
-	if r.Truncated {
+	if truncated {
 		a.s.Truncated++
 		return
 	}
-	if r.Rcode == dns.RcodeSuccess {
+	if rcode == dns.RcodeSuccess {
 		a.s.OK++
 	}
 }
@@ -378,32 +390,80 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded)
 }
 
-// udp sends the queries of idx together from one new socket (a new source
-// port per lookup, as a libc resolver does) and reads their answers.
-func (w *worker) udp(ctx context.Context, idx []int) {
-	conn, err := w.p.dialer().DialContext(ctx, "udp", w.addr)
-	if err != nil {
-		for _, i := range idx {
-			w.local[i].s.Sent++
-			w.fail(i, isTimeout(err), err)
-		}
-		return
+func (w *worker) close() {
+	if w.conn != nil {
+		w.conn.Close()
 	}
-	defer conn.Close()
+}
+
+// pack returns series i's query with a fresh ID, packed.
+func (w *worker) pack(i int) ([]byte, error) {
+	b := w.packed[i]
+	if b == nil {
+		m := w.query(i)
+		var err error
+		if b, err = m.Pack(); err != nil {
+			return nil, err
+		}
+		if !w.series[i].CacheBust {
+			w.packed[i] = b
+		}
+	}
+	binary.BigEndian.PutUint16(b, dns.Id())
+	return b, nil
+}
+
+// questionEnd returns the end of the question section of a packed query.
+func questionEnd(b []byte) int {
+	off := 12
+	for off < len(b) && b[off] != 0 {
+		off += int(b[off]) + 1
+	}
+	return off + 5 // the root label, QTYPE and QCLASS
+}
+
+// udp sends the queries of idx together from one socket and reads their
+// answers: a new socket (a new source port and conntrack entry) per lookup
+// as a libc resolver does, or the worker's own with Spec.ReuseSocket.
+// Answers are read from the header: ID, QR, TC and rcode, and matched on
+// the question.
+func (w *worker) udp(ctx context.Context, idx []int) {
+	conn := w.conn
+	if conn == nil {
+		c, err := w.p.dialer().DialContext(ctx, "udp", w.addr)
+		if err != nil {
+			for _, i := range idx {
+				w.local[i].s.Sent++
+				w.fail(i, isTimeout(err), err)
+			}
+			return
+		}
+		if w.spec.ReuseSocket {
+			w.conn = c
+		} else {
+			defer c.Close()
+		}
+		conn = c
+	}
 	start := w.p.now()
 	deadline := start.Add(w.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
 	_ = conn.SetDeadline(deadline)
-	pending := make(map[uint16]int, len(idx))
-	msgs := make(map[uint16]*dns.Msg, len(idx))
+	type sent struct {
+		i        int
+		id       uint16
+		question []byte
+		done     bool
+	}
+	var pend [2]sent
+	pending := pend[:0]
 	for _, i := range idx {
-		m := w.query(i)
-		for pending[m.Id] != 0 || msgs[m.Id] != nil {
-			m.Id = dns.Id()
+		b, err := w.pack(i)
+		for err == nil && len(pending) == 1 && binary.BigEndian.Uint16(b) == pending[0].id {
+			b, err = w.pack(i)
 		}
-		b, err := m.Pack()
 		if err == nil {
 			_, err = conn.Write(b)
 		}
@@ -412,43 +472,56 @@ func (w *worker) udp(ctx context.Context, idx []int) {
 			w.fail(i, isTimeout(err), err)
 			continue
 		}
-		pending[m.Id] = i
-		msgs[m.Id] = m
+		q := b[12:min(questionEnd(b), len(b))]
+		pending = append(pending, sent{i: i, id: binary.BigEndian.Uint16(b), question: append([]byte(nil), q...)})
 	}
-	answered := 0
+	answered, left := 0, len(pending)
 	var lost []int
-	for len(pending) > 0 {
+	for left > 0 {
 		n, err := conn.Read(w.buf)
 		if err != nil {
-			for id, i := range pending {
-				timeout := isTimeout(err)
-				w.fail(i, timeout, err)
-				if timeout {
-					lost = append(lost, i)
+			timeout := isTimeout(err)
+			for k := range pending {
+				if !pending[k].done {
+					w.fail(pending[k].i, timeout, err)
+					if timeout {
+						lost = append(lost, pending[k].i)
+					}
 				}
-				delete(pending, id)
+			}
+			if !timeout && w.conn != nil {
+				// A refused socket stays refused: start afresh next time.
+				w.conn.Close()
+				w.conn = nil
 			}
 			break
 		}
 		rtt := w.p.now().Sub(start)
-		r := new(dns.Msg)
-		uerr := r.Unpack(w.buf[:n])
-		i, ok := pending[r.Id]
-		if !ok {
-			continue // stray or duplicate answer
+		b := w.buf[:n]
+		if n < 12 || b[2]&0x80 == 0 {
+			continue // not a response
 		}
-		if uerr != nil && !r.Truncated {
-			w.fail(i, false, fmt.Errorf("malformed answer: %w", uerr))
-			delete(pending, r.Id)
-			continue
+		id := binary.BigEndian.Uint16(b)
+		k := -1
+		for j := range pending {
+			if !pending[j].done && pending[j].id == id {
+				k = j
+			}
 		}
-		if len(r.Question) > 0 && !strings.EqualFold(r.Question[0].Name, msgs[r.Id].Question[0].Name) {
-			continue
+		if k < 0 {
+			continue // stray or late answer
 		}
-		delete(pending, r.Id)
+		q := pending[k].question
+		if binary.BigEndian.Uint16(b[4:]) > 0 && (n < 12+len(q) || !bytes.EqualFold(b[12:12+len(q)], q)) {
+			continue // another question with the same ID
+		}
+		pending[k].done = true
+		left--
 		answered++
-		w.answer(i, r, n, rtt)
-		if r.Truncated && w.tcRetries[i].Add(1) <= maxTCPRetries {
+		i := pending[k].i
+		truncated := b[2]&0x02 != 0
+		w.answer(i, int(b[3]&0x0f), truncated, n, rtt)
+		if truncated && w.tcRetries[i].Add(1) <= maxTCPRetries {
 			w.tcp(ctx, i, true)
 		}
 	}
@@ -482,6 +555,5 @@ func (w *worker) tcp(ctx context.Context, i int, retry bool) {
 		w.fail(i, isTimeout(err), err)
 		return
 	}
-	size := r.Len()
-	w.answer(i, r, size, rtt)
+	w.answer(i, r.Rcode, r.Truncated, r.Len(), rtt)
 }

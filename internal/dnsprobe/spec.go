@@ -142,6 +142,10 @@ type Spec struct {
 	// are sent together from one socket, as glibc does, which is what
 	// exposes the conntrack insert race.
 	NoPair bool `json:"noPair,omitempty"`
+	// ReuseSocket keeps one UDP socket per worker instead of a new one per
+	// lookup: faster (benchmarks, high counts) but no longer a new source
+	// port and conntrack entry per lookup as libc resolvers make.
+	ReuseSocket bool `json:"reuseSocket,omitempty"`
 	// UDPSize, when set, adds an EDNS0 OPT record with this buffer size.
 	// Without it queries are plain (512-byte answers), as libc sends them.
 	UDPSize uint16 `json:"udpSize,omitempty"`
