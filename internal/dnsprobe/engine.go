@@ -3,8 +3,8 @@ package dnsprobe
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -318,8 +318,8 @@ func hasType(types []string, t string) bool {
 
 type worker struct {
 	// conn is the worker's UDP socket with Spec.ReuseSocket.
-	conn   net.Conn
-	packed [][]byte // packed queries per series (nil: cache-busting)
+	conn      net.Conn
+	packed    [][]byte // packed queries per series (nil: cache-busting)
 	p         *Prober
 	spec      Spec
 	hop       Hop
