@@ -90,6 +90,9 @@ func (o *diagnoseOptions) run(ctx context.Context, g *globals) error {
 	)
 	if o.bundle != "" {
 		snap, err = snapshot.Read(o.bundle)
+		if err == nil {
+			err = o.azure.offline(snap) // --azure-dir adds az JSON files to a bundle
+		}
 	} else {
 		snap, err = collectLive(ctx, g, collectExtras{nodeData: &o.nodeData, azure: &o.azure, probe: &o.probe})
 	}
