@@ -94,7 +94,8 @@ const (
 
 // crule is a compiled rule.
 type crule struct {
-	r     *iptables.Rule
+	r        *iptables.Rule
+	compiled bool
 	conds []cond
 	prob  float64
 	kind  targetKind
@@ -116,8 +117,7 @@ type crule struct {
 
 type cchain struct {
 	c        *iptables.Chain
-	table    string
-	chains   map[string]*cchain
+	table    *ctable
 	compiled bool
 	rules    []crule
 	// A long chain (kube-proxy's KUBE-SERVICES holds a rule per Service
@@ -153,50 +153,51 @@ func (c *cchain) next(idx int, dst netip.Addr, dport int) int {
 }
 
 // exactPort returns the single destination port a rule requires.
-func (cr *crule) exactPort() (int, bool) {
-	for _, c := range cr.conds {
-		if c.kind == cDport && !c.neg && len(c.ports) == 1 && c.ports[0].lo == c.ports[0].hi {
-			return int(c.ports[0].lo), true
+func exactPort(r *iptables.Rule) (int, bool) {
+	for _, m := range r.Matches {
+		switch m.Module {
+		case "tcp", "udp", "sctp":
+		default:
+			continue
+		}
+		if o, ok := m.Opt("--dport", "--destination-port"); ok && !o.Neg {
+			if p, err := strconv.ParseUint(o.Arg(), 10, 16); err == nil {
+				return int(p), true
+			}
 		}
 	}
 	return 0, false
 }
 
 // exactDst returns the single address a rule requires as destination.
-func (cr *crule) exactDst() (netip.Addr, bool) {
-	for _, c := range cr.conds {
-		if c.kind == cDst && !c.neg && c.pfx.IsSingleIP() {
-			return c.pfx.Addr(), true
+func exactDst(r *iptables.Rule) (netip.Addr, bool) {
+	if o, ok := r.BasicOpt("-d"); ok && !o.Neg {
+		if p, err := iptables.ParsePrefix(o.Arg()); err == nil && p.IsSingleIP() {
+			return p.Addr(), true
 		}
 	}
 	return netip.Addr{}, false
 }
 
-// compile compiles the chain's rules on first use: a trace visits a few
-// chains of the thousands kube-proxy writes. A rule that does not compile
-// (a malformed port, mark or address) is kept as one that cannot be
-// evaluated, with the error naming its line.
+// compile prepares the chain on first use (a trace visits a few chains
+// of the thousands kube-proxy writes); its rules compile when first met. A
+// rule that does not compile (a malformed port, mark or address) is kept as
+// one that cannot be evaluated, with the error naming its line.
 func (c *cchain) compile() {
 	if c.compiled {
 		return
 	}
 	c.compiled = true
 	c.rules = make([]crule, len(c.c.Rules))
-	for i, r := range c.c.Rules {
-		cr := &c.rules[i]
-		if err := compileRule(cr, r, c.chains); err != nil {
-			*cr = crule{r: r, prob: 1, kind: tNone, conds: []cond{{kind: cUnknown, str: err.Error()}}}
-		}
-	}
 	if len(c.rules) < indexMin {
 		return
 	}
 	c.byDst = map[netip.Addr][]int{}
 	c.byPort = map[int][]int{}
-	for i := range c.rules {
-		if a, ok := c.rules[i].exactDst(); ok {
+	for i, r := range c.c.Rules {
+		if a, ok := exactDst(r); ok {
 			c.byDst[a] = append(c.byDst[a], i)
-		} else if p, ok := c.rules[i].exactPort(); ok {
+		} else if p, ok := exactPort(r); ok {
 			c.byPort[p] = append(c.byPort[p], i)
 		} else {
 			c.others = append(c.others, i)
@@ -204,22 +205,52 @@ func (c *cchain) compile() {
 	}
 }
 
+// rule returns rule i compiled.
+func (c *cchain) rule(i int) *crule {
+	cr := &c.rules[i]
+	if !cr.compiled {
+		r := c.c.Rules[i]
+		if err := compileRule(cr, r, c.table); err != nil {
+			*cr = crule{r: r, prob: 1, kind: tNone, conds: []cond{{kind: cUnknown, str: err.Error()}}}
+		}
+		cr.compiled = true
+	}
+	return cr
+}
+
 func lineErr(r *iptables.Rule, format string, args ...any) error {
 	return fmt.Errorf("line %d (%s %s rule %d): %s", r.Line, r.Table, r.Chain, r.Num, fmt.Sprintf(format, args...))
 }
 
-// compileTable prepares a table's chains; each compiles on first use.
-func compileTable(t *iptables.Table) map[string]*cchain {
-	out := make(map[string]*cchain, len(t.Chains))
-	all := make([]cchain, len(t.Chains))
-	for i, c := range t.Chains {
-		all[i] = cchain{c: c, table: t.Name, chains: out}
-		out[c.Name] = &all[i]
-	}
-	return out
+// ctable is a table whose chains are prepared for tracing on first use:
+// a trace visits a few of the thousands of chains kube-proxy writes.
+type ctable struct {
+	t      *iptables.Table
+	chains map[*iptables.Chain]*cchain
 }
 
-func compileRule(cr *crule, r *iptables.Rule, chains map[string]*cchain) error {
+func newCTable(t *iptables.Table) *ctable {
+	return &ctable{t: t, chains: map[*iptables.Chain]*cchain{}}
+}
+
+// chain returns the named chain (not yet compiled), or nil.
+func (ct *ctable) chain(name string) *cchain {
+	if ct == nil {
+		return nil
+	}
+	c := ct.t.Chain(name)
+	if c == nil {
+		return nil
+	}
+	cc := ct.chains[c]
+	if cc == nil {
+		cc = &cchain{c: c, table: ct}
+		ct.chains[c] = cc
+	}
+	return cc
+}
+
+func compileRule(cr *crule, r *iptables.Rule, ct *ctable) error {
 	cr.r = r
 	cr.prob = 1
 	for _, o := range r.Basic {
@@ -250,7 +281,7 @@ func compileRule(cr *crule, r *iptables.Rule, chains map[string]*cchain) error {
 			return err
 		}
 	}
-	return compileTarget(cr, r, chains)
+	return compileTarget(cr, r, ct)
 }
 
 func normProto(p string) string {
@@ -417,7 +448,7 @@ func compileMatch(cr *crule, r *iptables.Rule, m iptables.Match) error {
 	return nil
 }
 
-func compileTarget(cr *crule, r *iptables.Rule, chains map[string]*cchain) error {
+func compileTarget(cr *crule, r *iptables.Rule, ct *ctable) error {
 	t := r.Target
 	switch t.Name {
 	case "":
@@ -467,7 +498,7 @@ func compileTarget(cr *crule, r *iptables.Rule, chains map[string]*cchain) error
 	case "LOG", "NFLOG", "CONNMARK", "TCPMSS", "CHECKSUM", "CT", "NOTRACK":
 		cr.kind = tContinue
 	default:
-		if c := chains[t.Name]; c != nil {
+		if c := ct.chain(t.Name); c != nil {
 			cr.kind = tJump
 			if t.Goto {
 				cr.kind = tGoto

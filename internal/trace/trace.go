@@ -121,7 +121,7 @@ type Result struct {
 // Tracer traces packets through one node's rules. It compiles the chains
 // a trace visits on first use, so it is not safe for concurrent use.
 type Tracer struct {
-	nat, filter map[string]*cchain
+	nat, filter *ctable
 	local       map[netip.Addr]bool
 }
 
@@ -136,10 +136,10 @@ func New(d *iptables.Dump, nodeIPs []netip.Addr) (*Tracer, error) {
 		t.local[ip.Unmap()] = true
 	}
 	if tab := d.Table("nat"); tab != nil {
-		t.nat = compileTable(tab)
+		t.nat = newCTable(tab)
 	}
 	if tab := d.Table("filter"); tab != nil {
-		t.filter = compileTable(tab)
+		t.filter = newCTable(tab)
 	}
 	return t, nil
 }
@@ -189,7 +189,6 @@ type leaf struct {
 
 type walker struct {
 	t        *Tracer
-	table    map[string]*cchain
 	leaves   []leaf
 	warnings map[*crule]string
 	affinity map[*crule]bool
@@ -212,12 +211,11 @@ func (t *Tracer) Trace(p Packet) Result {
 	}
 	var natLeaves []leaf
 	if t.nat != nil {
-		c := t.nat[start]
+		c := t.nat.chain(start)
 		if c == nil {
-			c = t.nat["KUBE-SERVICES"]
+			c = t.nat.chain("KUBE-SERVICES")
 		}
 		if c != nil {
-			w.table = t.nat
 			w.leaves = nil
 			w.run(c, 0, nil, st, 1, nil)
 			natLeaves = w.leaves
@@ -407,11 +405,10 @@ func (w *walker) filter(st pstate, local bool) (Verdict, *crule, []*crule) {
 		return 1
 	}
 	for _, name := range chains {
-		c := w.t.filter[name]
+		c := w.t.filter.chain(name)
 		if c == nil {
 			continue
 		}
-		w.table = w.t.filter
 		w.leaves = nil
 		w.run(c, 0, nil, st, 1, nil)
 		for _, l := range w.leaves {
@@ -437,11 +434,10 @@ func (w *walker) filter(st pstate, local bool) (Verdict, *crule, []*crule) {
 // masqueraded (MASQUERADE or SNAT). Without a POSTROUTING chain it reports
 // kube-proxy's mark (a jump to KUBE-MARK-MASQ), as kube-proxy's tests do.
 func (w *walker) postrouting(st pstate) (bool, []*crule) {
-	c := w.t.nat["POSTROUTING"]
+	c := w.t.nat.chain("POSTROUTING")
 	if c == nil {
 		return st.markMasq, nil
 	}
-	w.table = w.t.nat
 	w.leaves = nil
 	w.run(c, 0, nil, st, 1, nil)
 	masq := false
@@ -469,7 +465,7 @@ func (w *walker) run(c *cchain, idx int, stack []frame, st pstate, mass float64,
 			if idx = c.next(idx, st.dst, st.dport); idx >= len(c.rules) {
 				break
 			}
-			cr := &c.rules[idx]
+			cr := c.rule(idx)
 			idx++
 			if w.steps++; w.steps > maxSteps {
 				w.trunc = true
