@@ -96,10 +96,10 @@ const (
 type crule struct {
 	r        *iptables.Rule
 	compiled bool
-	conds []cond
-	prob  float64
-	kind  targetKind
-	jump  *cchain
+	conds    []cond
+	prob     float64
+	kind     targetKind
+	jump     *cchain
 	// DNAT destination
 	dnatIP   netip.Addr
 	dnatPort int
