@@ -437,6 +437,7 @@ func TestAgentExplainsNodeSelectorMatchingNothing(t *testing.T) {
 	if !strings.Contains(res.Stderr, "no node matches --node-selector netdoctor.io/e2e=nowhere") {
 		t.Errorf("stderr does not explain the selector: %s", res.Stderr)
 	}
+	t.Logf("answer after %s: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(res.Stderr))
 	if took := time.Since(start); took > 30*time.Second {
 		t.Errorf("took %s, want the answer within the 30s timeout", took)
 	}
@@ -517,6 +518,7 @@ func TestAgentExplainsImagePullFailure(t *testing.T) {
 			t.Errorf("stderr does not mention %q: %s", want, res.Stderr)
 		}
 	}
+	t.Logf("answer after %s: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(res.Stderr))
 	if took := time.Since(start); took > 40*time.Second {
 		t.Errorf("took %s, want the answer within the 40s timeout", took)
 	}
