@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,11 +85,14 @@ func TestProbeFromHereRefusedJSON(t *testing.T) {
 // the pod fails where the node works.
 type localRunner struct {
 	refused string
+	mu      sync.Mutex
 	targets []runner.Target
 }
 
 func (l *localRunner) Run(ctx context.Context, t runner.Target, req agent.Request) (agent.Response, error) {
+	l.mu.Lock()
 	l.targets = append(l.targets, t)
+	l.mu.Unlock()
 	spec := req.Spec
 	if !t.HostNetwork {
 		var r probe.Request
