@@ -270,7 +270,7 @@ func (o *probeCmdOptions) run(ctx context.Context, g *globals, specs []probe.Spe
 			if err != nil {
 				leg.Error = err.Error()
 			} else {
-				fillLeg(&leg, p, ctx, req)
+				fillLeg(ctx, &leg, p, req)
 			}
 			add(leg)
 		}()
@@ -280,7 +280,7 @@ func (o *probeCmdOptions) run(ctx context.Context, g *globals, specs []probe.Spe
 		go func() {
 			defer wg.Done()
 			leg := probe.Leg{Place: probe.PlaceHere, Name: "this machine"}
-			fillLeg(&leg, probe.New(os.Geteuid() == 0), ctx, req)
+			fillLeg(ctx, &leg, probe.New(os.Geteuid() == 0), req)
 			add(leg)
 		}()
 	}
@@ -346,7 +346,7 @@ func legErrors(legs []probe.Leg) error {
 	return fmt.Errorf("%d place(s) could not probe:\n  %s", len(failed), strings.Join(failed, "\n  "))
 }
 
-func fillLeg(leg *probe.Leg, p *probe.Prober, ctx context.Context, req probe.Request) {
+func fillLeg(ctx context.Context, leg *probe.Leg, p *probe.Prober, req probe.Request) {
 	rep, err := p.Do(ctx, req)
 	if err != nil {
 		leg.Error = err.Error()
