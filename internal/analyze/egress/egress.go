@@ -165,13 +165,21 @@ func remoteEnd(run probe.Run, c probe.Conclusion) (finding.Finding, bool) {
 	}
 	ev := append([]string{}, c.Evidence...)
 	ev = append(ev, "conclusion: "+c.Summary)
-	confirmed := false
+	confirmed, inCluster := false, false
 	for _, l := range run.Legs {
-		if l.Place.IsOutside() && l.State().Verdict != probe.VerdictNotRun {
+		if l.State().Verdict == probe.VerdictNotRun {
+			continue
+		}
+		if l.Place.IsOutside() {
 			confirmed = true
+		} else {
+			inCluster = true
 		}
 	}
 	expl := "The target fails from outside the cluster as it does from the cluster's nodes and pods, so the cluster's egress is not where it breaks: the service is down on that port, the server is down, or the path to it is broken."
+	if !inCluster {
+		expl = "The target fails from outside the cluster (no node or pod probed it to compare): the service is down on that port, the server is down, or the path to it is broken; the cluster's egress is not needed to explain it."
+	}
 	if !confirmed {
 		expl = "Every node and pod that probed the target was refused: a reset came back, so packets reach something that actively rejects them, which points at the remote end (nothing listening on that port) rather than the cluster's egress, where blocks are usually silent. No outside leg confirmed it."
 	}
