@@ -500,3 +500,33 @@ func (f *tcpFlaky) DialContext(ctx context.Context, network, addr string) (net.C
 	var d net.Dialer
 	return d.DialContext(ctx, network, addr)
 }
+
+func TestRemoteEndOutsideOnly(t *testing.T) {
+	data, err := os.ReadFile("testdata/remote-down.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f probe.File
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatal(err)
+	}
+	legs := f.Runs[0].Legs
+	f.Runs[0].Legs = legs[:1] // the outside leg only
+	for _, l := range legs[1:] {
+		f.Runs[0].Legs = append(f.Runs[0].Legs, probe.Leg{Place: l.Place, Name: l.Name, Node: l.Node, Error: "image pull failed"})
+	}
+	b, _ := json.Marshal(f)
+	s := &snapshot.Snapshot{}
+	s.SetFile(probe.FilePath, b)
+	res := Probes(s)
+	if len(res.Findings) != 1 || res.Findings[0].Code != "EGR006" {
+		t.Fatalf("findings %+v, want EGR006", res.Findings)
+	}
+	fnd := res.Findings[0]
+	if !strings.Contains(fnd.Explanation, "no node or pod probed it") {
+		t.Errorf("explanation %q does not say the cluster legs did not run", fnd.Explanation)
+	}
+	if ev := strings.Join(fnd.Evidence, "\n"); !strings.Contains(ev, "did not run: image pull failed") {
+		t.Errorf("evidence does not list the legs that did not run:\n%s", ev)
+	}
+}
