@@ -12,6 +12,7 @@ import (
 // namespace an earlier run left behind (by the managed-by label).
 func newCleanupCmd(g *globals) *cobra.Command {
 	var dryRun bool
+	namespace := runner.DefaultNamespace
 	cmd := &cobra.Command{
 		Use:   "cleanup [--dry-run]",
 		Short: "Remove anything an earlier netdoctor run left in the cluster",
@@ -26,7 +27,7 @@ progress are removed too: use --dry-run to see what would go, and who made it.`,
 			if err != nil {
 				return err
 			}
-			found, err := runner.CleanupWith(cmd.Context(), client, runner.CleanupOptions{DryRun: dryRun})
+			found, err := runner.CleanupWith(cmd.Context(), client, runner.CleanupOptions{DryRun: dryRun, Namespace: namespace})
 			verb := "deleted"
 			if dryRun {
 				verb = "would delete"
@@ -48,5 +49,6 @@ progress are removed too: use --dry-run to see what would go, and who made it.`,
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "only list what would be removed")
+	cmd.Flags().StringVar(&namespace, "agent-namespace", namespace, "where to look when listing in every namespace is not allowed")
 	return cmd
 }

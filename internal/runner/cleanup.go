@@ -31,6 +31,10 @@ func (l Leftover) String() string {
 type CleanupOptions struct {
 	// DryRun lists what would be removed without removing it.
 	DryRun bool
+	// Namespace is where to look when a cluster-wide list is forbidden
+	// (only the agent namespace's Role, deploy/rbac-probes.yaml);
+	// DefaultNamespace when empty.
+	Namespace string
 }
 
 // Cleanup removes everything an earlier netdoctor run left in the cluster:
@@ -68,13 +72,16 @@ func CleanupWith(ctx context.Context, client kubernetes.Interface, opts CleanupO
 		found = append(found, l)
 	}
 
-	// Cluster-wide lists need the read-only ClusterRole; with only the
-	// agent namespace's Role (deploy/rbac-probes.yaml), look there.
-	scope := metav1.NamespaceAll
-	if _, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: sel.LabelSelector, Limit: 1}); apierrors.IsForbidden(err) {
-		scope = DefaultNamespace
+	// Cluster-wide lists need cluster-wide rights; with only the agent
+	// namespace's Role (deploy/rbac-probes.yaml), look there.
+	fallback := opts.Namespace
+	if fallback == "" {
+		fallback = DefaultNamespace
 	}
-	dss, lerr := client.AppsV1().DaemonSets(scope).List(ctx, sel)
+	dss, lerr := client.AppsV1().DaemonSets(metav1.NamespaceAll).List(ctx, sel)
+	if apierrors.IsForbidden(lerr) {
+		dss, lerr = client.AppsV1().DaemonSets(fallback).List(ctx, sel)
+	}
 	if lerr != nil {
 		keep(fmt.Errorf("list daemonsets: %w", lerr))
 	} else {
@@ -84,7 +91,10 @@ func CleanupWith(ctx context.Context, client kubernetes.Interface, opts CleanupO
 			})
 		}
 	}
-	pods, lerr := client.CoreV1().Pods(scope).List(ctx, sel)
+	pods, lerr := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, sel)
+	if apierrors.IsForbidden(lerr) {
+		pods, lerr = client.CoreV1().Pods(fallback).List(ctx, sel)
+	}
 	if lerr != nil {
 		keep(fmt.Errorf("list pods: %w", lerr))
 	} else {
@@ -96,7 +106,7 @@ func CleanupWith(ctx context.Context, client kubernetes.Interface, opts CleanupO
 	}
 	nss, lerr := client.CoreV1().Namespaces().List(ctx, sel)
 	switch {
-	case apierrors.IsForbidden(lerr) && scope != metav1.NamespaceAll:
+	case apierrors.IsForbidden(lerr):
 		// without namespace rights netdoctor never created one
 	case lerr != nil:
 		keep(fmt.Errorf("list namespaces: %w", lerr))

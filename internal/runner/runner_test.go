@@ -629,3 +629,29 @@ func TestCleanupDryRun(t *testing.T) {
 		t.Errorf("dry run removed the pod")
 	}
 }
+
+// With only the agent namespace's Role, cluster-wide lists are forbidden:
+// cleanup looks in the agent namespace.
+func TestCleanupWithNamespacedRightsOnly(t *testing.T) {
+	lbl := map[string]string{LabelManagedBy: ManagedByValue}
+	c := fake.NewClientset(
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "netdoctor-a-1", Namespace: "tools", Labels: lbl}},
+		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "netdoctor-a", Namespace: "tools", Labels: lbl}},
+	)
+	forbidAll := func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetNamespace() == "" {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: a.GetResource().Resource}, "", errors.New("cluster-wide list not allowed"))
+		}
+		return false, nil, nil
+	}
+	c.PrependReactor("list", "pods", forbidAll)
+	c.PrependReactor("list", "daemonsets", forbidAll)
+	c.PrependReactor("list", "namespaces", forbidAll)
+	removed, err := CleanupWith(context.Background(), c, CleanupOptions{Namespace: "tools"})
+	if err != nil {
+		t.Fatalf("CleanupWith: %v", err)
+	}
+	if len(removed) != 2 {
+		t.Errorf("removed = %v, want the pod and the DaemonSet in tools", removed)
+	}
+}
