@@ -210,6 +210,9 @@ func explainCreate(pod *corev1.Pod, err error) error {
 	case apierrors.IsForbidden(err) && strings.Contains(msg, "admission webhook"):
 		return &StartError{Pod: id, Reason: "Admission", Detail: "denied by an admission webhook: " + msg,
 			Hint: "a policy engine (Gatekeeper, Kyverno, Azure Policy) refused the agent pod: exempt the agent namespace or its labels app.kubernetes.io/managed-by=netdoctor"}
+	case apierrors.IsNotFound(err):
+		return &StartError{Pod: id, Reason: "NoNamespace", Detail: msg,
+			Hint: "the agent namespace does not exist and netdoctor may not create it: apply deploy/rbac-probes.yaml, which creates it (see docs/agent.md)"}
 	case apierrors.IsForbidden(err):
 		return &StartError{Pod: id, Reason: "Forbidden", Detail: msg,
 			Hint: "your account may not create pods there: apply deploy/rbac-probes.yaml (see docs/agent.md)"}

@@ -329,6 +329,8 @@ func (r *Runner) Close(ctx context.Context) error {
 	switch {
 	case isNotFound(err):
 		return nil
+	case apierrors.IsForbidden(err):
+		return nil // namespaced rights only: the namespace is an administrator's
 	case err != nil:
 		return fmt.Errorf("read namespace %s (run 'netdoctor cleanup' later): %w", r.opts.Namespace, err)
 	case ns.Labels[LabelManagedBy] != ManagedByValue || ns.DeletionTimestamp != nil:
@@ -528,11 +530,16 @@ func (r *Runner) ensureNamespace(ctx context.Context) error {
 		}
 		ns, err = nsc.Get(ctx, r.opts.Namespace, metav1.GetOptions{})
 	}
-	if err == nil {
+	switch {
+	case err == nil:
 		return nil
-	}
-	if !isNotFound(err) {
-		return explainForbidden(fmt.Errorf("get namespace %s: %w", r.opts.Namespace, err))
+	case apierrors.IsForbidden(err):
+		// Only namespaced rights (deploy/rbac-probes.yaml, whose namespace
+		// an administrator made): use it; creating the pod says if it is
+		// missing.
+		return nil
+	case !isNotFound(err):
+		return fmt.Errorf("get namespace %s: %w", r.opts.Namespace, err)
 	}
 	_, err = nsc.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name: r.opts.Namespace,

@@ -655,3 +655,24 @@ func TestCleanupWithNamespacedRightsOnly(t *testing.T) {
 		t.Errorf("removed = %v, want the pod and the DaemonSet in tools", removed)
 	}
 }
+
+// With only deploy/rbac-probes.yaml's namespaced rights, reading the
+// namespace is forbidden: the runner uses it as it is and keeps it.
+func TestRunWithNamespacedRightsOnly(t *testing.T) {
+	c := fake.NewClientset(node("n1", nil, true), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: DefaultNamespace}})
+	c.PrependReactor("get", "namespaces", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "namespaces"}, DefaultNamespace, errors.New("no namespace rights"))
+	})
+	startKubelet(t, c, succeeded)
+	r := newTestRunner(t, c, Options{})
+	if _, err := r.Run(context.Background(), Target{Node: "n1"}, agent.Request{Kind: "probe"}); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	nss, _ := c.CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{})
+	if len(nss.Items) != 1 {
+		t.Errorf("namespaces = %d, want the administrator's one kept", len(nss.Items))
+	}
+}
