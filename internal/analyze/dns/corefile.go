@@ -13,7 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netdoctor/netdoctor/internal/corefile"
+	"github.com/netdoctor/netdoctor/internal/dnsprobe"
 	"github.com/netdoctor/netdoctor/internal/finding"
+	"github.com/netdoctor/netdoctor/internal/nodedata"
 	"github.com/netdoctor/netdoctor/internal/snapshot"
 )
 
@@ -48,9 +50,13 @@ func Corefiles(s *snapshot.Snapshot) finding.Result {
 		if cf != nil {
 			checkServers(&r, cf, false, dnsIP, "")
 		}
-		status, reason := finding.Passed, fmt.Sprintf("%d server block(s) parsed", serverCount(cf))
+		upstream := ""
+		if cf != nil {
+			upstream = nodeUpstreams(&r, s, cf)
+		}
+		status, reason := finding.Passed, fmt.Sprintf("%d server block(s) parsed%s", serverCount(cf), upstream)
 		if n := problems(r.Findings[before:]); n > 0 {
-			status, reason = finding.Failed, fmt.Sprintf("%d problem(s)", n)
+			status, reason = finding.Failed, fmt.Sprintf("%d problem(s)%s", n, upstream)
 		}
 		r.Check("dns/corefile", status, reason)
 	}
@@ -87,6 +93,63 @@ func Corefiles(s *snapshot.Snapshot) finding.Result {
 	}
 	r.Check("dns/node-local-dns-config", status, reason)
 	return r
+}
+
+// nodeUpstreams reads, when CoreDNS forwards to /etc/resolv.conf, the
+// upstream servers from the nodes' collected resolv.conf, for the check's
+// reason; nodes that disagree are a DNS005 warning (a VNet DNS change that
+// only some nodes picked up).
+func nodeUpstreams(r *finding.Result, s *snapshot.Snapshot, cf *corefile.Corefile) string {
+	var fwd *corefile.Directive
+	for _, srv := range cf.Servers {
+		if !contains(srv.Zones(), ".") {
+			continue
+		}
+		for _, f := range srv.Plugin("forward") {
+			if len(f.Args) > 1 && contains(f.Args[1:], "/etc/resolv.conf") {
+				f := f
+				fwd = &f
+			}
+		}
+	}
+	if fwd == nil {
+		return ""
+	}
+	byServers := map[string][]string{}
+	for _, node := range s.NodesWithFiles() {
+		b, ok := s.NodeFile(node, nodedata.FileResolvConf)
+		if !ok {
+			continue
+		}
+		rc, err := dnsprobe.ParseResolvConf(snapshot.NodeFilePath(node, nodedata.FileResolvConf), b)
+		if err != nil {
+			continue
+		}
+		k := strings.Join(rc.Nameservers, " ")
+		byServers[k] = append(byServers[k], node)
+	}
+	if len(byServers) == 0 {
+		return "; upstream: forward . /etc/resolv.conf, the nodes' DNS servers (collect with --node-data to read them)"
+	}
+	var sets []string
+	for k := range byServers {
+		sets = append(sets, k)
+	}
+	sort.Strings(sets)
+	if len(sets) > 1 {
+		var ev []string
+		for _, k := range sets {
+			ev = append(ev, fmt.Sprintf("nameservers [%s] on %s", k, strings.Join(firstN(byServers[k], 5), ", ")+more(len(byServers[k]), 5)))
+		}
+		r.Add(finding.Finding{
+			Code: "DNS005", Severity: finding.Warning, Subjects: []finding.Subject{configMapSubject(fwd.Source)},
+			Title:       "Nodes disagree on the upstream DNS servers CoreDNS forwards to",
+			Evidence:    append([]string{fmt.Sprintf("%s: %s", fwd.Where(), fwd.String())}, ev...),
+			Explanation: "CoreDNS forwards to /etc/resolv.conf, so each CoreDNS pod uses the DNS servers of the node it runs on. Nodes with different servers answer external names differently depending on which CoreDNS pod a query lands on: typically a VNet DNS server change that only nodes created or rebooted since picked up.",
+			Remediation: []string{"restart or reimage the nodes with the old servers (az vmss update-instances / az aks nodepool upgrade --node-image-only), or set the VNet's DNS servers back", "kubectl -n kube-system rollout restart deployment coredns"},
+		})
+	}
+	return fmt.Sprintf("; upstream: forward . /etc/resolv.conf, the nodes' DNS servers [%s]", strings.Join(sets, "] ["))
 }
 
 // problems counts the findings above info.

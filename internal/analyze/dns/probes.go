@@ -212,7 +212,14 @@ func Probes(s *snapshot.Snapshot) finding.Result {
 		probeLogging(s, &c)
 	}
 	c.into(&r)
+	if staticDNS001 && len(status["dns/probe-cluster"]) == 0 {
+		status["dns/probe-cluster-passed"] = []string{"DNS001 from the objects, yet the probe's cluster names were answered: what is left (terminating CoreDNS pods, a kube-proxy not yet updated, caches) still serves, for now"}
+	}
 	for _, name := range checks {
+		if name == "dns/probe-cluster" && len(status[name]) == 0 && len(status["dns/probe-cluster-passed"]) > 0 {
+			r.Check(name, finding.Passed, status["dns/probe-cluster-passed"][0])
+			continue
+		}
 		if reasons := status[name]; len(reasons) > 0 {
 			r.Check(name, finding.Failed, strings.Join(reasons, "; "))
 		} else {
