@@ -64,6 +64,7 @@ type Unknown struct {
 	What string `json:"what"`
 }
 
+// String renders the unknown item with its line, table and chain.
 func (u Unknown) String() string {
 	return fmt.Sprintf("line %d: %s/%s: %s", u.Line, u.Table, u.Chain, u.What)
 }
@@ -203,7 +204,7 @@ func (t Target) Opt(names ...string) (Opt, bool) {
 	return Match{Opts: t.Opts}.Opt(names...)
 }
 
-// Basic returns the rule's basic option by short name ("-p", "-s", "-d",
+// BasicOpt returns the rule's basic option by short name ("-p", "-s", "-d",
 // "-i", "-o", "-f").
 func (r *Rule) BasicOpt(name string) (Opt, bool) {
 	for _, o := range r.Basic {

@@ -15,6 +15,7 @@ type ParseError struct {
 	Msg  string
 }
 
+// Error renders "file:line: message" (or "line N: message").
 func (e *ParseError) Error() string {
 	if e.File != "" {
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)

@@ -55,6 +55,7 @@ type Packet struct {
 	Local bool
 }
 
+// String renders "proto src -> dst:port".
 func (p Packet) String() string {
 	return fmt.Sprintf("%s %s -> %s", p.Proto, p.Src, netip.AddrPortFrom(p.Dst, uint16(p.DstPort)))
 }
@@ -76,6 +77,7 @@ type Step struct {
 	ToDestination string `json:"-"`
 }
 
+// String renders "table chain rule N (line L)".
 func (s Step) String() string {
 	return fmt.Sprintf("%s %s rule %d (line %d)", s.Table, s.Chain, s.Rule, s.Line)
 }
