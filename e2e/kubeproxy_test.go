@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/netdoctor/netdoctor/internal/analyze/kubeproxy"
 	"github.com/netdoctor/netdoctor/internal/iptables"
 	"github.com/netdoctor/netdoctor/internal/lab"
 	"github.com/netdoctor/netdoctor/internal/trace"
@@ -472,5 +473,66 @@ func TestKubeProxyDiagnose(t *testing.T) {
 	}
 	if c, ok := checkStatus(rep, "kube-proxy/mode"); !ok || c.Status != "passed" {
 		t.Errorf("kube-proxy/mode check: %+v", c)
+	}
+}
+
+// TestKubeProxyTraceLoadBalancer: a LoadBalancer Service (its ingress IP
+// set as the cloud would). A pod calling the load balancer IP is
+// DNATed on its own node; once loadBalancerSourceRanges leave the pod out,
+// the trace says DROP (KPX004) and the connection times out.
+func TestKubeProxyTraceLoadBalancer(t *testing.T) {
+	l := requireLab(t)
+	if len(l.Nodes()) < 2 {
+		t.Skip("needs two nodes")
+	}
+	name := uniqueName("kpx-lb-")
+	ips := backends(t, l, name, 0)
+	svc := kpxService(t, l, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": name}, Ports: httpPort(name)}})
+	const lbIP = "203.0.113.121"
+	ctx := ctxT(t, time.Minute)
+	eventually(t, 20*time.Second, "set the load balancer IP", func() error {
+		cur, err := l.Client().CoreV1().Services("default").Get(ctx, svc.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: lbIP}}
+		_, err = l.Client().CoreV1().Services("default").UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
+	client := clientPod(t, 1)
+	p := trace.Packet{Src: podIP(t, l, client), Dst: netip.MustParseAddr(lbIP), Proto: "tcp", DstPort: 80}
+	res := traceUntil(t, l, 1, p, func(r trace.Result) error {
+		if got := destSet(r); r.Verdict != trace.DNAT || got != want(ips, 8080) {
+			return fmt.Errorf("verdict %s, destinations %s; want DNAT to %s", r.Verdict, got, want(ips, 8080))
+		}
+		return nil
+	})
+	ip, err := answerIP(ctx, l, client, lbIP+":80")
+	if err != nil || ip != ips[0] {
+		t.Fatalf("pod to the load balancer IP: answered by %q (%v), trace says %s", ip, err, destSet(res))
+	}
+
+	eventually(t, 20*time.Second, "set loadBalancerSourceRanges", func() error {
+		cur, err := l.Client().CoreV1().Services("default").Get(ctx, svc.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Spec.LoadBalancerSourceRanges = []string{"198.51.100.0/24"}
+		_, err = l.Client().CoreV1().Services("default").Update(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
+	drop := traceUntil(t, l, 1, p, func(r trace.Result) error {
+		if r.Verdict != trace.Drop {
+			return fmt.Errorf("verdict %s, want DROP", r.Verdict)
+		}
+		return nil
+	})
+	if got := kubeproxy.Classify(drop); got != "KPX004" {
+		t.Errorf("classified %q, want KPX004 (decision %+v)", got, drop.Decision)
+	}
+	err = tcpWorks(ctx, l, client, lbIP+":80", 2*time.Second)
+	if err == nil || errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("connect from a pod outside the source ranges: got %v, want a timeout (DROP)", err)
 	}
 }
