@@ -20,8 +20,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/netdoctor/netdoctor/internal/finding"
 	"github.com/netdoctor/netdoctor/internal/lab"
@@ -535,5 +537,128 @@ func TestAgentExplainsImagePullFailure(t *testing.T) {
 		}
 		return nil
 	})
+	requireNoLeftovers(t, l)
+}
+
+// applyRBAC creates the objects of one deploy/ manifest, renamed so that
+// this test's copy touches nothing else in the shared lab: every netdoctor-*
+// name gets the suffix, and the netdoctor namespace becomes ns. It deletes
+// them when the test ends.
+func applyRBAC(t *testing.T, l *lab.Lab, file, sfx, ns string) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(), "deploy", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := strings.ReplaceAll(string(raw), "name: netdoctor-", "name: netdoctor-"+sfx+"-")
+	y = strings.ReplaceAll(y, "name: netdoctor\n", "name: "+ns+"\n")
+	y = strings.ReplaceAll(y, "namespace: netdoctor\n", "namespace: "+ns+"\n")
+	c := l.Client()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dec := scheme.Codecs.UniversalDeserializer()
+	for i, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(y, -1) {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		obj, _, err := dec.Decode([]byte(doc), nil, nil)
+		if err != nil {
+			t.Fatalf("%s document %d: %v", file, i+1, err)
+		}
+		var del func(context.Context) error
+		switch o := obj.(type) {
+		case *corev1.Namespace:
+			_, err = c.CoreV1().Namespaces().Create(ctx, o, metav1.CreateOptions{})
+			del = func(ctx context.Context) error {
+				return c.CoreV1().Namespaces().Delete(ctx, o.Name, metav1.DeleteOptions{})
+			}
+		case *rbacv1.ClusterRole:
+			_, err = c.RbacV1().ClusterRoles().Create(ctx, o, metav1.CreateOptions{})
+			del = func(ctx context.Context) error {
+				return c.RbacV1().ClusterRoles().Delete(ctx, o.Name, metav1.DeleteOptions{})
+			}
+		case *rbacv1.ClusterRoleBinding:
+			_, err = c.RbacV1().ClusterRoleBindings().Create(ctx, o, metav1.CreateOptions{})
+			del = func(ctx context.Context) error {
+				return c.RbacV1().ClusterRoleBindings().Delete(ctx, o.Name, metav1.DeleteOptions{})
+			}
+		case *rbacv1.Role:
+			_, err = c.RbacV1().Roles(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+			del = func(ctx context.Context) error {
+				return c.RbacV1().Roles(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
+			}
+		case *rbacv1.RoleBinding:
+			_, err = c.RbacV1().RoleBindings(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+			del = func(ctx context.Context) error {
+				return c.RbacV1().RoleBindings(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
+			}
+		default:
+			t.Fatalf("%s document %d: unexpected %T", file, i+1, obj)
+		}
+		if err != nil {
+			t.Fatalf("%s document %d: create: %v", file, i+1, err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := del(ctx); err != nil && !apierrors.IsNotFound(err) {
+				t.Errorf("delete %s object: %v", file, err)
+			}
+		})
+	}
+}
+
+// TestAgentDeployRBACIsEnough runs collect --node-data as a user that has
+// only the rights of deploy/rbac-readonly.yaml and deploy/rbac-probes.yaml
+// (impersonated, against the lab's RBAC-enforcing API server): everything
+// is collected, and the namespace the manifest made is kept.
+func TestAgentDeployRBACIsEnough(t *testing.T) {
+	l := requireLab(t)
+	sfx := fmt.Sprintf("%06x", rand.IntN(1<<24))
+	ns := "nd-e2e-rbac-" + sfx
+	group := "netdoctor-" + sfx + "-users"
+	applyRBAC(t, l, "rbac-readonly.yaml", sfx, ns)
+	applyRBAC(t, l, "rbac-probes.yaml", sfx, ns)
+	as := []string{"--as", "e2e-rbac-user", "--as-group", group}
+
+	dir := filepath.Join(t.TempDir(), "bundle")
+	var res NetdoctorResult
+	// RBAC caches take a moment to see new bindings
+	eventually(t, 30*time.Second, "collect --node-data with the deploy/ rights", func() error {
+		res = runND(t, 3*time.Minute, append([]string{"collect", "--node-data", "--agent-namespace", ns, "-o", dir}, as...)...)
+		if res.ExitCode != 0 {
+			return fmt.Errorf("exit %d: %s", res.ExitCode, res.Stderr)
+		}
+		return nil
+	})
+	var man struct {
+		Skipped []struct{ Resource, Reason string } `json:"skipped"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &man); err != nil {
+		t.Fatal(err)
+	}
+	for _, sk := range man.Skipped {
+		// the lab has no metrics-server: that one is expected
+		if sk.Resource != "metrics" || strings.Contains(sk.Reason, "forbidden") {
+			t.Errorf("not collected with the deploy/ rights: %s: %s", sk.Resource, sk.Reason)
+		}
+	}
+	for _, n := range l.Nodes() {
+		if _, err := os.Stat(filepath.Join(dir, "nodes", n.Name, nodedata.FileIptablesSave)); err != nil {
+			t.Errorf("node %s: %v", n.Name, err)
+		}
+	}
+	if _, err := l.Client().CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{}); err != nil {
+		t.Errorf("the manifest's namespace %s was removed: %v", ns, err)
+	}
+	// cleanup works with these rights too
+	res = runND(t, time.Minute, append([]string{"cleanup", "--dry-run", "--agent-namespace", ns}, as...)...)
+	if res.ExitCode != 0 {
+		t.Errorf("cleanup --dry-run with the deploy/ rights: exit %d: %s", res.ExitCode, res.Stderr)
+	}
 	requireNoLeftovers(t, l)
 }
