@@ -178,7 +178,9 @@ type NodeError struct {
 	Err  error
 }
 
+// Error implements error.
 func (e *NodeError) Error() string { return "node " + e.Node + ": " + e.Err.Error() }
+// Unwrap returns the node's error.
 func (e *NodeError) Unwrap() error { return e.Err }
 
 // ErrSkipped marks a node RunAll did not try (Windows, not ready).
@@ -197,6 +199,7 @@ type StartError struct {
 	Hint string
 }
 
+// Error says what happened and what to do.
 func (e *StartError) Error() string {
 	s := "agent pod " + e.Pod + ": " + e.Reason
 	if e.Pod == "" || e.Pod == "-" || strings.HasSuffix(e.Pod, "/-") {
