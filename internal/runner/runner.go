@@ -180,6 +180,7 @@ type NodeError struct {
 
 // Error implements error.
 func (e *NodeError) Error() string { return "node " + e.Node + ": " + e.Err.Error() }
+
 // Unwrap returns the node's error.
 func (e *NodeError) Unwrap() error { return e.Err }
 
