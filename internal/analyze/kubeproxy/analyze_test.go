@@ -250,3 +250,35 @@ func TestClassifyOlderRules(t *testing.T) {
 		}
 	}
 }
+
+func TestModeFromConfigMap(t *testing.T) {
+	for _, tc := range []struct {
+		cm, conf, want string
+	}{
+		{"kube-proxy", "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: \"ipvs\"\n", ModeIPVS},
+		{"kube-proxy-config", "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: nftables\n", ModeNFTables},
+		{"kube-proxy", "kind: KubeProxyConfiguration\nmode: \"\"\n", ModeIPTables},
+	} {
+		s, err := snapshottest.FromYAML("cm", []byte(`apiVersion: v1
+kind: ConfigMap
+metadata: {name: `+tc.cm+`, namespace: kube-system}
+data:
+  config.conf: |
+`+indent(tc.conf)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, src := detectMode(s, "n1", []byte(":KUBE-SERVICES - [0:0]\n-A X -j KUBE-SVC-A\n"))
+		if got != tc.want || !strings.Contains(src, tc.cm) {
+			t.Errorf("%s: got %s (%s), want %s", tc.cm, got, src, tc.want)
+		}
+	}
+}
+
+func indent(s string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
+		b.WriteString("    " + l + "\n")
+	}
+	return b.String()
+}

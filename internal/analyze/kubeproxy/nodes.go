@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -113,8 +114,9 @@ func NodeIPs(n *corev1.Node) []netip.Addr {
 }
 
 // detectMode reads kube-proxy's mode: the node agent's
-// kube-proxy-mode.txt (kube-proxy's /proxyMode), then the kube-proxy
-// ConfigMap's "mode:", then the dump itself.
+// kube-proxy-mode.txt (kube-proxy's /proxyMode), then the "mode:" of the
+// KubeProxyConfiguration in ConfigMap kube-proxy or kube-proxy-config, then
+// the dump itself.
 func detectMode(s *snapshot.Snapshot, node string, dump []byte) (mode, source string) {
 	if b, ok := s.NodeFile(node, nodedata.FileKubeProxyMode); ok {
 		line := strings.TrimSpace(string(b))
@@ -122,10 +124,20 @@ func detectMode(s *snapshot.Snapshot, node string, dump []byte) (mode, source st
 			return normMode(m), snapshot.NodeFilePath(node, nodedata.FileKubeProxyMode) + ": " + line
 		}
 	}
-	if cm := s.Index().ConfigMap("kube-system", "kube-proxy"); cm != nil {
-		for key, conf := range cm.Data {
-			if m, ok := configMode(conf); ok {
-				return m, "ConfigMap kube-system/kube-proxy " + key
+	// kubeadm names it kube-proxy; AKS kube-proxy-config.
+	for _, name := range []string{"kube-proxy", "kube-proxy-config"} {
+		cm := s.Index().ConfigMap("kube-system", name)
+		if cm == nil {
+			continue
+		}
+		keys := make([]string, 0, len(cm.Data))
+		for k := range cm.Data {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, key := range keys {
+			if m, ok := configMode(cm.Data[key]); ok {
+				return m, "ConfigMap kube-system/" + name + " " + key
 			}
 		}
 	}
