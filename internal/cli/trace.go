@@ -385,7 +385,31 @@ func (st serviceTrace) writeText(w io.Writer) error {
 			return err
 		}
 	}
+	if chains := serviceChains(st.Result); len(chains) > 0 {
+		fmt.Fprintf(w, "confirm on node %s:\n", st.Node)
+		for _, c := range chains {
+			if _, err := fmt.Fprintf(w, "  iptables -t %s -nL %s --line-numbers\n", c[0], c[1]); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// serviceChains lists the (table, chain) pairs of the Service's own chains
+// (KUBE-SVC/SVL/EXT/FW/XLB/SEP) the packet went through, in order.
+func serviceChains(res trace.Result) [][2]string {
+	var out [][2]string
+	seen := map[string]bool{}
+	for _, s := range res.Path {
+		for _, p := range []string{"KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-XLB-", "KUBE-SEP-"} {
+			if strings.HasPrefix(s.Chain, p) && !seen[s.Table+s.Chain] {
+				seen[s.Table+s.Chain] = true
+				out = append(out, [2]string{s.Table, s.Chain})
+			}
+		}
+	}
+	return out
 }
 
 func portLabel(p *corev1.ServicePort) string {

@@ -123,6 +123,7 @@ func TestTraceServiceFromBundle(t *testing.T) {
 			"packet: tcp 192.168.0.2 -> 172.30.0.44:80 (sent by the node)",
 			"-> 10.180.0.5:80   50.0%  on node test-node",
 			"verdict: DNAT",
+			"confirm on node test-node:\n  iptables -t nat -nL KUBE-SVC-4SW47YFZTEDKD3PK --line-numbers\n",
 		}},
 		{"no endpoints", []string{"svc6", "-n", "ns6"}, []string{"verdict: REJECT", "finding: KPX001"}},
 		{"etp local nodeport", []string{"svc2", "-n", "ns2", "--via", "nodeport"}, []string{"packet: tcp 203.0.113.1 -> 192.168.0.2:3001", "verdict: DROP", "finding: KPX002"}},
