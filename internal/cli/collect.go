@@ -11,6 +11,7 @@ type collectOptions struct {
 	output   string
 	nodeData nodeDataOptions
 	azure    azureOptions
+	probe    probeOptions
 }
 
 func newCollectCmd(g *globals) *cobra.Command {
@@ -29,7 +30,8 @@ the time, and what could not be collected and why (for example RBAC).
 live diagnose of the same cluster.`,
 		Example: `  netdoctor collect -o cluster.tar.gz
   netdoctor collect -n shop -o ./bundle
-  netdoctor collect --node-data -o cluster.tar.gz`,
+  netdoctor collect --node-data -o cluster.tar.gz
+  netdoctor collect --node-data --probe -o cluster.tar.gz   # with DNS and egress probe observations`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.output == "" {
@@ -42,11 +44,12 @@ live diagnose of the same cluster.`,
 	fs.StringVarP(&o.output, "output", "o", "", "where to write the bundle: a directory, or a file ending in .tar.gz")
 	o.nodeData.addFlags(fs)
 	o.azure.addFlags(fs)
+	o.probe.addFlags(fs)
 	return cmd
 }
 
 func (o *collectOptions) run(ctx context.Context, g *globals) error {
-	snap, err := collectLive(ctx, g, collectExtras{nodeData: &o.nodeData, azure: &o.azure})
+	snap, err := collectLive(ctx, g, collectExtras{nodeData: &o.nodeData, azure: &o.azure, probe: &o.probe})
 	if err != nil {
 		return err
 	}
