@@ -401,13 +401,17 @@ func (st serviceTrace) writeText(w io.Writer) error {
 func serviceChains(res trace.Result) [][2]string {
 	var out [][2]string
 	seen := map[string]bool{}
-	for _, s := range res.Path {
+	add := func(table, chain string) {
 		for _, p := range []string{"KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-XLB-", "KUBE-SEP-"} {
-			if strings.HasPrefix(s.Chain, p) && !seen[s.Table+s.Chain] {
-				seen[s.Table+s.Chain] = true
-				out = append(out, [2]string{s.Table, s.Chain})
+			if strings.HasPrefix(chain, p) && !seen[table+chain] {
+				seen[table+chain] = true
+				out = append(out, [2]string{table, chain})
 			}
 		}
+	}
+	for _, s := range res.Path {
+		add(s.Table, s.Chain)
+		add(s.Table, s.Target)
 	}
 	return out
 }
