@@ -60,7 +60,7 @@ func newTracePacketCmd(g *globals) *cobra.Command {
   netdoctor trace packet --iptables-save node.txt --src 203.0.113.7 --dst 10.240.0.4 --dport 31080 --node-ip 10.240.0.4 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return o.run(g.streams.Out)
+			return o.run(g.streams.In, g.streams.Out)
 		},
 	}
 	fs := cmd.Flags()
@@ -116,7 +116,7 @@ func (o *tracePacketOptions) packet() (trace.Packet, []netip.Addr, error) {
 	return trace.Packet{Src: src, Dst: dst, Proto: proto, SrcPort: o.sport, DstPort: o.dport, Local: o.local}, ips, nil
 }
 
-func (o *tracePacketOptions) run(out io.Writer) error {
+func (o *tracePacketOptions) run(in io.Reader, out io.Writer) error {
 	p, ips, err := o.packet()
 	if err != nil {
 		return err
@@ -124,7 +124,7 @@ func (o *tracePacketOptions) run(out io.Writer) error {
 	var data []byte
 	name := o.file
 	if o.file == "-" {
-		data, err = io.ReadAll(os.Stdin)
+		data, err = io.ReadAll(in)
 		name = "stdin"
 	} else {
 		data, err = os.ReadFile(o.file)

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/netdoctor/netdoctor/internal/snapshot/snapshottest"
 )
@@ -180,5 +184,21 @@ func TestTraceServiceJSONAndErrors(t *testing.T) {
 		if code != ExitError || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%v: got exit %d, stderr %q; want %q", tc.args, code, stderr, tc.want)
 		}
+	}
+}
+
+func TestTracePacketFromStdin(t *testing.T) {
+	dump, err := os.ReadFile(kubeProxyDump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	cmd := NewRootCommand("netdoctor", genericiooptions.IOStreams{In: bytes.NewReader(dump), Out: &out, ErrOut: &errOut})
+	cmd.SetArgs([]string{"trace", "packet", "--iptables-save", "-", "--src", "10.0.0.2", "--dst", "172.30.0.46", "--dport", "80"})
+	if err := cmd.ExecuteContext(context.Background()); err != nil {
+		t.Fatalf("%v (stderr %q)", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "verdict: REJECT") {
+		t.Errorf("got:\n%s\nwant verdict: REJECT", out.String())
 	}
 }
