@@ -63,21 +63,38 @@ func server(t testing.TB, b behaviour) string {
 		}
 		_ = w.WriteMsg(m)
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, l := listenUDPAndTCP(t, !b.noTCP)
 	addr := pc.LocalAddr().String()
-	udpSrv := &dns.Server{PacketConn: pc, Handler: h}
-	start(t, udpSrv)
-	if !b.noTCP {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
+	start(t, &dns.Server{PacketConn: pc, Handler: h})
+	if l != nil {
 		start(t, &dns.Server{Listener: l, Handler: h})
 	}
 	return addr
+}
+
+// listenUDPAndTCP listens on one free loopback port for UDP and, when
+// withTCP, TCP: the UDP port the kernel picks may be taken for TCP, so it
+// tries again with another.
+func listenUDPAndTCP(t testing.TB, withTCP bool) (net.PacketConn, net.Listener) {
+	t.Helper()
+	var lastErr error
+	for range 50 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !withTCP {
+			return pc, nil
+		}
+		l, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, l
+		}
+		pc.Close()
+		lastErr = err
+	}
+	t.Fatalf("no loopback port free for both UDP and TCP: %v", lastErr)
+	return nil, nil
 }
 
 func start(t testing.TB, s *dns.Server) {

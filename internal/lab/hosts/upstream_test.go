@@ -13,14 +13,24 @@ import (
 
 func startUpstream(t *testing.T, mode string) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	var (
+		pc   net.PacketConn
+		l    net.Listener
+		addr string
+	)
+	// The UDP port the kernel picks may be taken for TCP: try another.
+	for i := 0; l == nil; i++ {
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		addr = pc.LocalAddr().String()
+		if l, err = net.Listen("tcp", addr); err != nil {
+			pc.Close()
+			if i == 50 {
+				t.Fatalf("no loopback port free for both UDP and TCP: %v", err)
+			}
+		}
 	}
 	modeFile := filepath.Join(t.TempDir(), "mode")
 	if mode != "" {
