@@ -34,6 +34,9 @@ type Env struct {
 	ReadHostFile func(path string) ([]byte, error)
 	// ProxyMode asks kube-proxy for its mode (GET 127.0.0.1:10249/proxyMode).
 	ProxyMode func(ctx context.Context) (string, error)
+	// ProxyMetrics reads kube-proxy's metrics (GET 127.0.0.1:10249/metrics).
+	// Nil means not available.
+	ProxyMetrics func(ctx context.Context) ([]byte, error)
 	// Readlink reads a symbolic link (namespace links under /proc).
 	Readlink func(path string) (string, error)
 	// Now is the clock (time.Now when nil).
@@ -95,6 +98,7 @@ func HostEnv() Env {
 		Glob:         filepath.Glob,
 		ReadHostFile: hostFile,
 		ProxyMode:    proxyMode,
+		ProxyMetrics: proxyMetrics,
 		Readlink:     os.Readlink,
 		Now:          time.Now,
 	}
@@ -131,25 +135,50 @@ func isNotFoundExit(err error) bool {
 }
 
 func proxyMode(ctx context.Context) (string, error) {
+	b, err := kubeProxyGet(ctx, "/proxyMode", 1024)
+	return strings.TrimSpace(string(b)), err
+}
+
+func proxyMetrics(ctx context.Context) ([]byte, error) {
+	return kubeProxyGet(ctx, "/metrics", 8<<20)
+}
+
+// kubeProxyGet reads a path of kube-proxy's metrics server on the node's
+// loopback (127.0.0.1:10249), at most limit bytes.
+func kubeProxyGet(ctx context.Context, path string, limit int64) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:10249/proxyMode", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:10249"+path, nil)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("kube-proxy /proxyMode: HTTP %d", resp.StatusCode)
+		return nil, fmt.Errorf("kube-proxy %s: HTTP %d", path, resp.StatusCode)
 	}
-	return strings.TrimSpace(string(b)), nil
+	return b, nil
+}
+
+// KubeProxyMetrics keeps kube-proxy's own series (kubeproxy_*, with their
+// HELP and TYPE lines) from a /metrics page: the sync timings and counts
+// KPX003 reads, without the Go runtime's.
+func KubeProxyMetrics(page []byte) []byte {
+	var out bytes.Buffer
+	for _, line := range bytes.SplitAfter(page, []byte("\n")) {
+		l := bytes.TrimPrefix(bytes.TrimPrefix(line, []byte("# HELP ")), []byte("# TYPE "))
+		if bytes.HasPrefix(l, []byte("kubeproxy_")) {
+			out.Write(line)
+		}
+	}
+	return out.Bytes()
 }
 
 // DefaultConntrackInterval is the time between the two conntrack -S
@@ -280,6 +309,14 @@ func Collect(ctx context.Context, env Env, opts CollectOptions) map[string][]byt
 		files[FileKubeProxyMode] = []byte("iptables (inferred: KUBE-SERVICES chain in iptables-save)\n")
 	default:
 		fail(FileKubeProxyMode, fmt.Errorf("kube-proxy /proxyMode: %v; no KUBE-SERVICES chain and no kube-ipvs0", err))
+	}
+
+	if env.ProxyMetrics != nil {
+		if page, err := env.ProxyMetrics(ctx); err != nil {
+			fail(FileKubeProxyMetrics, err)
+		} else {
+			files[FileKubeProxyMetrics] = KubeProxyMetrics(page)
+		}
 	}
 
 	if out, err := env.Command(ctx, "dmesg"); err != nil {

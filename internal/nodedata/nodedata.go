@@ -38,6 +38,9 @@ const (
 	// FileKubeProxyMode is one line: iptables, ipvs, nftables or kernelspace,
 	// then optionally " (source)".
 	FileKubeProxyMode = "kube-proxy-mode.txt"
+	// FileKubeProxyMetrics is kube-proxy's own Prometheus series
+	// (kubeproxy_*) from its /metrics page, for KPX003's sync checks.
+	FileKubeProxyMetrics = "kube-proxy-metrics.txt"
 	// FileDmesg is the kernel messages about conntrack or dropped packets, raw
 	// lines (at most MaxDmesgLines, newest last).
 	FileDmesg = "dmesg.txt"

@@ -275,3 +275,23 @@ func TestKubelet(t *testing.T) {
 		t.Errorf("round trip = %+v, %v", back, err)
 	}
 }
+
+func TestKubeProxyMetricsKeepsOwnSeries(t *testing.T) {
+	page := []byte(`# HELP go_goroutines Number of goroutines that currently exist.
+# TYPE go_goroutines gauge
+go_goroutines 42
+# HELP kubeproxy_sync_proxy_rules_duration_seconds [ALPHA] SyncProxyRules latency in seconds
+# TYPE kubeproxy_sync_proxy_rules_duration_seconds histogram
+kubeproxy_sync_proxy_rules_duration_seconds_bucket{le="0.001"} 0
+kubeproxy_sync_proxy_rules_last_timestamp_seconds 1.7637696e+09
+`)
+	got := string(KubeProxyMetrics(page))
+	want := `# HELP kubeproxy_sync_proxy_rules_duration_seconds [ALPHA] SyncProxyRules latency in seconds
+# TYPE kubeproxy_sync_proxy_rules_duration_seconds histogram
+kubeproxy_sync_proxy_rules_duration_seconds_bucket{le="0.001"} 0
+kubeproxy_sync_proxy_rules_last_timestamp_seconds 1.7637696e+09
+`
+	if got != want {
+		t.Errorf("KubeProxyMetrics:\ngot:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -16,6 +16,7 @@ var SysctlNames = []string{
 	"net.ipv4.conf.default.rp_filter",
 	"net.ipv4.tcp_tw_reuse",
 	"net.ipv4.tcp_fin_timeout",
+	"net.ipv4.tcp_keepalive_time",
 	"net.netfilter.nf_conntrack_max",
 	"net.netfilter.nf_conntrack_count",
 	"net.netfilter.nf_conntrack_buckets",
