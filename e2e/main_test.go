@@ -354,7 +354,8 @@ var (
 )
 
 // clientPod returns "default/<name>" of an idle pod on node index i, to run
-// probes from (l.Exec, l.HTTPGet, l.DNSQuery, l.Dialer).
+// probes from (l.Exec, l.HTTPGet, l.DNSQuery, l.Dialer). Tests must not
+// delete it: it lives until the suite ends.
 func clientPod(t testing.TB, i int) string {
 	t.Helper()
 	l := requireLab(t)
@@ -370,7 +371,8 @@ func clientPod(t testing.TB, i int) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("e2e-client-%d", i), Namespace: "default", Labels: map[string]string{"e2e": "client"}},
+		// The pid keeps test processes sharing one lab off each other's pods.
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("e2e-client-%d-%d", os.Getpid(), i), Namespace: "default", Labels: map[string]string{"e2e": "client"}},
 		Spec:       corev1.PodSpec{NodeName: nodes[i].Name, Containers: []corev1.Container{{Name: "idle", Image: "debian:bookworm-slim"}}},
 	}
 	deletePod(l, pod.Namespace, pod.Name)
