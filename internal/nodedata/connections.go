@@ -31,10 +31,26 @@ type ConnectionSummary struct {
 	Destinations []DestinationCount `json:"destinations"`
 	// Truncated is set when destinations beyond MaxDestinations were left out.
 	Truncated bool `json:"truncated,omitempty"`
+	// Sources holds, per original source address (a pod IP, or the node's
+	// own), the TCP connections to public destinations (not private,
+	// loopback or link-local): who holds the SNAT ports. Busiest first, at
+	// most MaxSources.
+	Sources []SourceCount `json:"sources,omitempty"`
 	// Unparsed counts lines that were not conntrack entries; FirstUnparsed
 	// names the first as file:line.
 	Unparsed      int    `json:"unparsed,omitempty"`
 	FirstUnparsed string `json:"firstUnparsed,omitempty"`
+}
+
+// MaxSources bounds the sources kept in a ConnectionSummary.
+const MaxSources = 200
+
+// SourceCount is the TCP connections one source address holds to public
+// destinations.
+type SourceCount struct {
+	IP          netip.Addr `json:"ip"`
+	Established int        `json:"established"`
+	SynSent     int        `json:"synSent"`
 }
 
 // DestinationCount is the TCP connections of one destination.
@@ -143,6 +159,7 @@ func SummariseConnections(file string, r io.Reader) (ConnectionSummary, error) {
 		port int
 	}
 	counts := map[key]*DestinationCount{}
+	sources := map[netip.Addr]*SourceCount{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	lineNo := 0
@@ -180,6 +197,18 @@ func SummariseConnections(file string, r io.Reader) (ConnectionSummary, error) {
 		if e.ReplyDst.IsValid() && e.ReplyDst != e.OrigSrc {
 			c.SNAT++
 		}
+		if d := e.OrigDst; d.IsValid() && !d.IsPrivate() && !d.IsLoopback() && !d.IsLinkLocalUnicast() {
+			src := sources[e.OrigSrc]
+			if src == nil {
+				src = &SourceCount{IP: e.OrigSrc}
+				sources[e.OrigSrc] = src
+			}
+			if e.State == "ESTABLISHED" {
+				src.Established++
+			} else {
+				src.SynSent++
+			}
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return sum, fmt.Errorf("%s:%d: %w", file, lineNo, err)
@@ -200,6 +229,20 @@ func SummariseConnections(file string, r io.Reader) (ConnectionSummary, error) {
 	})
 	if len(sum.Destinations) > MaxDestinations {
 		sum.Destinations = sum.Destinations[:MaxDestinations]
+		sum.Truncated = true
+	}
+	for _, src := range sources {
+		sum.Sources = append(sum.Sources, *src)
+	}
+	sort.Slice(sum.Sources, func(i, j int) bool {
+		a, b := sum.Sources[i], sum.Sources[j]
+		if ta, tb := a.Established+a.SynSent, b.Established+b.SynSent; ta != tb {
+			return ta > tb
+		}
+		return a.IP.Less(b.IP)
+	})
+	if len(sum.Sources) > MaxSources {
+		sum.Sources = sum.Sources[:MaxSources]
 		sum.Truncated = true
 	}
 	return sum, nil

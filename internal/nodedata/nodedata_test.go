@@ -3,6 +3,7 @@ package nodedata
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -293,5 +294,22 @@ kubeproxy_sync_proxy_rules_last_timestamp_seconds 1.7637696e+09
 `
 	if got != want {
 		t.Errorf("KubeProxyMetrics:\ngot:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestSummariseConnectionsSources(t *testing.T) {
+	table := `ipv4     2 tcp      6 431999 ESTABLISHED src=10.244.0.5 dst=20.50.2.3 sport=53422 dport=443 src=20.50.2.3 dst=10.240.0.4 sport=443 dport=53422 [ASSURED] mark=0 zone=0 use=2
+ipv4     2 tcp      6 431999 ESTABLISHED src=10.244.0.5 dst=20.50.2.3 sport=53423 dport=443 src=20.50.2.3 dst=10.240.0.4 sport=443 dport=53423 [ASSURED] mark=0 zone=0 use=2
+ipv4     2 tcp      6 119 SYN_SENT src=10.244.0.9 dst=20.50.2.4 sport=40000 dport=443 [UNREPLIED] src=20.50.2.4 dst=10.240.0.4 sport=443 dport=40000 mark=0 zone=0 use=2
+ipv4     2 tcp      6 431999 ESTABLISHED src=10.244.0.9 dst=10.0.0.1 sport=40001 dport=443 src=10.240.0.10 dst=10.244.0.9 sport=6443 dport=40001 [ASSURED] mark=0 zone=0 use=2
+`
+	sum, err := SummariseConnections("nf_conntrack", strings.NewReader(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(sum.Sources)
+	want := "[{10.244.0.5 2 0} {10.244.0.9 0 1}]" // the private 10.0.0.1 is not counted
+	if got != want {
+		t.Errorf("Sources = %s; want %s", got, want)
 	}
 }

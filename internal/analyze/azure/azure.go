@@ -98,19 +98,10 @@ type context struct {
 	clusterRG    string
 }
 
-// connSummary is nodedata's connections.json, plus the optional per-source
-// counts (sources) that name the pods holding the connections.
+// connSummary is nodedata's connections.json; its per-source counts
+// (sources) name the pods holding the connections.
 type connSummary struct {
 	nodedata.ConnectionSummary
-	Sources []sourceCount `json:"sources,omitempty"`
-}
-
-// sourceCount is the connections one source address (a pod IP, or the
-// node's own) holds to public destinations.
-type sourceCount struct {
-	IP          netip.Addr `json:"ip"`
-	Established int        `json:"established"`
-	SynSent     int        `json:"synSent"`
 }
 
 type planStep struct {

@@ -34,7 +34,7 @@ func BenchmarkOutbound(b *testing.B) {
 				IP: netip.AddrFrom4([4]byte{20, byte(d >> 8), byte(d), 1}), Port: 443, Established: 3, SynSent: d % 2})
 		}
 		for p := range 200 {
-			sum.Sources = append(sum.Sources, sourceCount{IP: netip.AddrFrom4([4]byte{10, 244, byte(n % 250), byte(p)}), Established: p})
+			sum.Sources = append(sum.Sources, nodedata.SourceCount{IP: netip.AddrFrom4([4]byte{10, 244, byte(n % 250), byte(p)}), Established: p})
 		}
 		raw, err := json.Marshal(sum)
 		if err != nil {
