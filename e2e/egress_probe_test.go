@@ -293,3 +293,23 @@ func egressProbeNode(t *testing.T, l *lab.Lab) string {
 	}
 	return names[0]
 }
+
+// TestEgressProbeAllNodesNamesTheNode probes from every node and a pod on
+// each while one node has the ephemeral-port fault: the others work, so the
+// fault is that node's.
+func TestEgressProbeAllNodesNamesTheNode(t *testing.T) {
+	l := requireLab(t)
+	if len(l.Nodes()) < 2 {
+		t.Skip("needs at least two nodes")
+	}
+	fs := withFault(t, "ephemeral-ports", lab.FaultOptions{})
+	f, _, code := probeRun(t, net.JoinHostPort(lab.WebIP, "7"), "--icmp=false", "--all-nodes",
+		"--count", "30", "--interval", "10ms", "--probe-timeout", "1s")
+	c := f.Runs[0].Conclusion
+	if c.Locus != probe.LocusNode || len(c.FailingNodes) != 1 || c.FailingNodes[0] != fs.Target || code != 1 {
+		t.Errorf("conclusion %s %v (exit %d): %s; want node [%s]", c.Locus, c.FailingNodes, code, c.Summary, fs.Target)
+	}
+	if got, want := len(f.Runs[0].Legs), 2*len(l.Nodes()); got != want {
+		t.Errorf("legs = %d, want %d (a node and a pod leg per node)", got, want)
+	}
+}

@@ -117,13 +117,24 @@ func setupLab(ctx context.Context) {
 		binDir = strings.TrimSpace(string(out))
 	}
 	if lab.IsUp("") {
+		if l, err := lab.Load(""); err == nil && len(l.AliveProcs()) == 0 {
+			// Debris of a lab whose processes all died (e.g. a session that
+			// stopped): Up below sweeps it and starts afresh.
+			fmt.Println("e2e: the lab in", l.RunDir(), "is dead; starting a new one")
+		}
+	}
+	if lab.IsUp("") && !labDead() {
 		l, err := lab.Shared()
 		if err != nil {
-			skipReason = "a lab is up but unusable: " + err.Error()
+			upErr = fmt.Errorf("a lab is up but unusable (ndlab down removes it): %w", err)
+			return
+		}
+		if dead := l.DeadProcs(); len(dead) > 0 {
+			upErr = fmt.Errorf("the running lab has dead processes %v (ndlab down removes it)", dead)
 			return
 		}
 		if err := l.WaitHealthy(ctx, 2*time.Minute); err != nil {
-			skipReason = "the running lab is not healthy: " + err.Error()
+			upErr = fmt.Errorf("the running lab is not healthy: %w", err)
 			return
 		}
 		theLab = l
@@ -151,6 +162,12 @@ func setupLab(ctx context.Context) {
 			netdoctorErr = err
 		}
 	}
+}
+
+// labDead reports whether the recorded lab has no live process left.
+func labDead() bool {
+	l, err := lab.Load("")
+	return err == nil && len(l.AliveProcs()) == 0
 }
 
 // upErr is why lab.Up failed; tests then fail rather than skip.

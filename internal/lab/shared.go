@@ -106,3 +106,25 @@ func (l *Lab) OtherUsers() []int {
 	}
 	return out
 }
+
+// AliveProcs lists the lab's recorded processes that still run.
+func (l *Lab) AliveProcs() []Proc {
+	var out []Proc
+	for _, p := range l.state.Procs {
+		if p.Alive() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// DeadProcs lists the lab's recorded processes that no longer run.
+func (l *Lab) DeadProcs() []Proc {
+	var out []Proc
+	for _, p := range l.state.Procs {
+		if !p.Alive() {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -30,7 +30,15 @@ func Up(ctx context.Context, cfg Config) (l *Lab, err error) {
 		return nil, err
 	}
 	if _, err := os.Stat(statePath(cfg.RunDir)); err == nil {
-		return nil, fmt.Errorf("a lab is already up (state in %s): run ndlab down first", cfg.RunDir)
+		if old, lerr := Load(cfg.RunDir); lerr == nil && len(old.AliveProcs()) > 0 {
+			return nil, fmt.Errorf("a lab is already up (state in %s): run ndlab down first", cfg.RunDir)
+		}
+		// Every process of that lab is gone (a reboot of the session, a
+		// kill): what is left is debris.
+		cfg.Logf("removing a dead lab in %s", cfg.RunDir)
+		if err := Sweep(ctx, cfg.RunDir); err != nil {
+			return nil, fmt.Errorf("sweep dead lab: %w", err)
+		}
 	}
 	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", cfg.RunDir, err)
