@@ -103,14 +103,16 @@ func TestLabPodResolvesThroughNodeLocalDNS(t *testing.T) {
 	}
 	for _, server := range []string{lab.ClusterDNSIP, lab.NodeLocalIP} {
 		for _, name := range []string{"kubernetes.default.svc.cluster.local", uniqueName("n") + ".dyn.example.com"} {
-			m, err := l.DNSQuery(ctx, client, server, name, dns.TypeA, false, 3*time.Second)
-			if err != nil {
-				t.Errorf("%s via %s: %v", name, server, err)
-				continue
-			}
-			if m.Rcode != dns.RcodeSuccess || len(m.Answer) == 0 {
-				t.Errorf("%s via %s: rcode %s, %d answers", name, server, dns.RcodeToString[m.Rcode], len(m.Answer))
-			}
+			eventually(t, 15*time.Second, name+" via "+server, func() error {
+				m, err := l.DNSQuery(ctx, client, server, name, dns.TypeA, false, 3*time.Second)
+				if err != nil {
+					return err
+				}
+				if m.Rcode != dns.RcodeSuccess || len(m.Answer) == 0 {
+					return fmt.Errorf("rcode %s, %d answers", dns.RcodeToString[m.Rcode], len(m.Answer))
+				}
+				return nil
+			})
 		}
 	}
 	// The system resolver of the pod (glibc, the pod's resolv.conf).
@@ -253,9 +255,9 @@ func TestLabFaults(t *testing.T) {
 		ctx := ctxT(t, 2*time.Minute)
 		c := clientPod(t, 0)
 		withFault(t, "upstream-dns-blocked", lab.FaultOptions{})
-		if err := dnsWorks(ctx, l, c, lab.ClusterDNSIP, "kubernetes.default.svc.cluster.local", dns.RcodeSuccess); err != nil {
-			t.Errorf("cluster name should still resolve: %v", err)
-		}
+		eventually(t, 10*time.Second, "cluster names still resolve", func() error {
+			return dnsWorks(ctx, l, c, lab.ClusterDNSIP, "kubernetes.default.svc.cluster.local", dns.RcodeSuccess)
+		})
 		if err := dnsFails(ctx, l, c, lab.ClusterDNSIP, uniqueName("b")+".dyn.example.com"); err != nil {
 			t.Errorf("external name should fail: %v", err)
 		}
@@ -318,21 +320,22 @@ func TestLabFaults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lost := map[string]int{}
+		// 24 queries at 50% loss lose at least 3 but for 1 run in 50000; a
+		// healthy pod may lose one or two to a loaded machine.
+		const queries = 24
 		for _, ep := range eps {
-			for i := 0; i < 16; i++ {
+			lost := 0
+			for i := 0; i < queries; i++ {
 				if _, err := l.DNSQuery(ctx, c, ep, "kubernetes.default.svc.cluster.local", dns.TypeA, false, time.Second); err != nil {
-					lost[ep]++
+					lost++
 				}
 			}
-		}
-		for _, ep := range eps {
 			hit := strings.HasSuffix(fs.Target, " "+ep)
-			if hit && lost[ep] == 0 {
-				t.Errorf("no loss on the faulted CoreDNS pod %s", ep)
+			if hit && lost < 3 {
+				t.Errorf("faulted CoreDNS pod %s lost %d/%d queries, want loss", ep, lost, queries)
 			}
-			if !hit && lost[ep] > 0 {
-				t.Errorf("%d lost queries on healthy CoreDNS pod %s", lost[ep], ep)
+			if !hit && lost > 2 {
+				t.Errorf("healthy CoreDNS pod %s lost %d/%d queries", ep, lost, queries)
 			}
 		}
 	})
@@ -437,10 +440,13 @@ func TestLabFaults(t *testing.T) {
 		ctx := ctxT(t, time.Minute)
 		c := clientPod(t, 0)
 		withFault(t, "http-proxy-error", lab.FaultOptions{Status: 403})
-		code, _, err := l.HTTPGet(ctx, c, "http://"+web+"/", 5*time.Second)
-		if err != nil || code != 403 {
-			t.Errorf("got %d %v, want 403 from the NVA", code, err)
-		}
+		eventually(t, 10*time.Second, "403 from the NVA", func() error {
+			code, _, err := l.HTTPGet(ctx, c, "http://"+web+"/", 5*time.Second)
+			if err != nil || code != 403 {
+				return fmt.Errorf("got %d %v", code, err)
+			}
+			return nil
+		})
 	})
 
 	t.Run("remote-down", func(t *testing.T) {
