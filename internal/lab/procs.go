@@ -223,7 +223,9 @@ func Sweep(ctx context.Context, runDir string) error {
 		if len(pids) == 0 {
 			break
 		}
-		killAll(pids, 5*time.Second)
+		// Nothing in the lab needs a graceful stop (CoreDNS would spend its
+		// 5 s lameduck): SIGKILL after 2 s.
+		killAll(pids, 2*time.Second)
 	}
 	var errs []string
 	for _, ns := range labNamespaces(prefix) {

@@ -315,6 +315,10 @@ func (l *Lab) waitAPIServer(ctx context.Context) error {
 func (l *Lab) startNodesAndHosts() error {
 	c := l.state.Config
 	ndlab := filepath.Join(l.binDir(), "ndlab")
+	clusterCIDR := ClusterCIDR
+	if c.Network == "azure-cni" {
+		clusterCIDR = VNetCIDR // pods hold VNet addresses
+	}
 	for _, n := range l.state.Nodes {
 		args := []string{filepath.Join(l.binDir(), "kubelet"), "daemon", "agent",
 			"--node=" + n.Name, "--index=" + strconv.Itoa(n.Index), "--node-ip=" + n.IP, "--pod-cidr=" + n.PodCIDR,
@@ -331,7 +335,7 @@ func (l *Lab) startNodesAndHosts() error {
 		}
 		if _, err := l.spawn("kube-proxy-"+strconv.Itoa(n.Index), n.NetNS, []string{filepath.Join(l.binDir(), "kube-proxy"),
 			"--kubeconfig=" + l.state.InternalKubeconfig, "--hostname-override=" + n.Name,
-			"--proxy-mode=iptables", "--cluster-cidr=" + ClusterCIDR,
+			"--proxy-mode=iptables", "--cluster-cidr=" + clusterCIDR,
 			// Leave the machine-wide conntrack settings alone.
 			"--conntrack-max-per-core=0", "--conntrack-min=0",
 			"--conntrack-tcp-timeout-established=0", "--conntrack-tcp-timeout-close-wait=0",
