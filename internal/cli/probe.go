@@ -546,6 +546,11 @@ func writeProbeText(w io.Writer, run probe.Run, specs []probe.Spec) error {
 		for _, c := range l.Comparisons {
 			fmt.Fprintf(w, "\n%s: TCP vs UDP to %s: %s\n", l.Label(), c.Target, c.Note)
 		}
+		for _, s := range l.Series {
+			if note := failureNote(s); note != "" {
+				fmt.Fprintf(w, "\n%s: %s %s: %s\n", l.Label(), strings.ToUpper(string(s.Spec.Kind)), s.Spec.Target, note)
+			}
+		}
 	}
 	for _, l := range run.Legs {
 		for _, s := range l.Series {
@@ -570,6 +575,31 @@ func writeProbeText(w io.Writer, run probe.Run, specs []probe.Spec) error {
 	c := run.Conclusion
 	fmt.Fprintf(w, "\nWhere: %s\n  %s\n", c.Locus, c.Summary)
 	return nil
+}
+
+// failureNote explains an HTTP-level failure: the status's meaning and the
+// signs of a proxy, or the TLS reason.
+func failureNote(s probe.Series) string {
+	if s.Spec.Kind != probe.KindHTTP || !s.Failed() {
+		return ""
+	}
+	for _, o := range s.Observations {
+		if o.Outcome != s.Dominant {
+			continue
+		}
+		switch {
+		case o.HTTP != nil && o.HTTP.Status != 0:
+			note := o.HTTP.Meaning
+			if len(o.HTTP.ProxyHints) > 0 {
+				note += " [" + strings.Join(o.HTTP.ProxyHints, "; ") + "]"
+			}
+			return note
+		case o.Outcome == probe.TLSError:
+			return "TLS failed: " + o.Detail
+		}
+		return ""
+	}
+	return ""
 }
 
 func httpNote(s probe.Series) string {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -267,5 +269,24 @@ func TestDiagnoseEgressProbe(t *testing.T) {
 	}
 	if _, err := runDiagnoseEgress(context.Background(), &probeOptions{}, &localRunner{}, snap); err == nil || !strings.Contains(err.Error(), "--probe-egress") {
 		t.Errorf("no targets: err = %v, want one naming --probe-egress", err)
+	}
+}
+
+func TestProbeTextExplainsHTTPStatus(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Via", "1.1 egress-proxy")
+		w.WriteHeader(http.StatusBadGateway)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	out, stderr, code := run(t, "probe", "--http", srv.URL+"/", "--cluster=false", "--from-here", "--icmp=false", "--count", "2", "--interval", "10ms")
+	if code != ExitFindings {
+		t.Fatalf("exit %d (stderr %q), want %d", code, stderr, ExitFindings)
+	}
+	for _, want := range []string{"persistent HTTP 502 2/2 (from a gateway/proxy)", "502 Bad Gateway: a gateway or proxy in the path", "header Via: 1.1 egress-proxy", "Where: http"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }
