@@ -227,16 +227,17 @@ func FromFiles(files map[string][]byte) (*Snapshot, error) {
 		if !ok {
 			continue
 		}
+		// Only this goroutine holds the raw bytes from here on, so they
+		// can be freed as soon as they are decoded.
+		delete(files, p)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := r.decode(s, p, data)
-			mu.Lock()
-			if err != nil {
+			if err := r.decode(s, p, data); err != nil {
+				mu.Lock()
 				errs = append(errs, err)
+				mu.Unlock()
 			}
-			delete(files, p) // let the raw bytes go as soon as they are decoded
-			mu.Unlock()
 		}()
 	}
 	wg.Wait()
