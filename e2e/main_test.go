@@ -6,13 +6,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,7 +55,12 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(buildDir)
+	flag.Parse()
 	setupLab(ctx)
+	if startedLab {
+		stop := downOnInterrupt()
+		defer stop()
+	}
 	var release func()
 	if theLab != nil {
 		release = theLab.Use()
@@ -82,6 +90,37 @@ func runMain(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// downOnInterrupt takes down a lab this process started when the run is
+// interrupted (Ctrl-C, SIGTERM) or is about to hit go test's -timeout, which
+// would otherwise kill the process before TestMain cleans up.
+func downOnInterrupt() (stop func()) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	var timeout <-chan time.Time
+	if f := flag.Lookup("test.timeout"); f != nil {
+		if d, err := time.ParseDuration(f.Value.String()); err == nil && d > time.Minute {
+			timer := time.NewTimer(d - 30*time.Second)
+			timeout = timer.C
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sig:
+			fmt.Fprintf(os.Stderr, "e2e: %v: taking the lab down\n", s)
+		case <-timeout:
+			fmt.Fprintln(os.Stderr, "e2e: test timeout is near: taking the lab down")
+		case <-done:
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = lab.Down(ctx, theLab.RunDir())
+		os.Exit(1)
+	}()
+	return func() { signal.Stop(sig); close(done) }
 }
 
 // setupLab builds the binaries and brings the lab up, or reuses one that
@@ -116,15 +155,19 @@ func setupLab(ctx context.Context) {
 		}
 		binDir = strings.TrimSpace(string(out))
 	}
-	if lab.IsUp("") {
-		if l, err := lab.Load(""); err == nil && len(l.AliveProcs()) == 0 {
-			// Debris of a lab whose processes all died (e.g. a session that
-			// stopped): Up below sweeps it and starts afresh.
-			fmt.Println("e2e: the lab in", l.RunDir(), "is dead; starting a new one")
-		}
+	// NDLAB_NAME picks a lab of one's own beside the default one.
+	name := os.Getenv("NDLAB_NAME")
+	runDir := lab.RunDirFor(name)
+	if lab.IsUp(runDir) && labDead(runDir) {
+		// Debris of a lab whose processes all died (e.g. a session that
+		// stopped): Up below sweeps it and starts afresh.
+		fmt.Println("e2e: the lab in", runDir, "is dead; starting a new one")
 	}
-	if lab.IsUp("") && !labDead() {
-		l, err := lab.Shared()
+	if lab.IsUp(runDir) && !labDead(runDir) {
+		l, err := lab.Load(runDir)
+		if err == nil && !l.State().Ready {
+			err = fmt.Errorf("the lab in %s is not ready (still starting, or up failed)", runDir)
+		}
 		if err != nil {
 			upErr = fmt.Errorf("a lab is up but unusable (ndlab down removes it): %w", err)
 			return
@@ -142,6 +185,7 @@ func setupLab(ctx context.Context) {
 	} else {
 		start := time.Now()
 		l, err := lab.Up(ctx, lab.Config{
+			Name:   name,
 			BinDir: binDir,
 			Ndlab:  filepath.Join(buildDir, "ndlab"),
 			Logf:   func(f string, a ...any) { fmt.Printf("e2e: lab: "+f+"\n", a...) },
@@ -165,8 +209,8 @@ func setupLab(ctx context.Context) {
 }
 
 // labDead reports whether the recorded lab has no live process left.
-func labDead() bool {
-	l, err := lab.Load("")
+func labDead(runDir string) bool {
+	l, err := lab.Load(runDir)
 	return err == nil && len(l.AliveProcs()) == 0
 }
 

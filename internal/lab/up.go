@@ -46,7 +46,10 @@ func Up(ctx context.Context, cfg Config) (l *Lab, err error) {
 	if err := os.WriteFile(filepath.Join(cfg.RunDir, "prefix"), []byte(PrefixFor(cfg.Name)), 0o644); err != nil {
 		return nil, fmt.Errorf("write prefix: %w", err)
 	}
-	if left := Inspect(cfg.RunDir); !left.Empty() && len(left.Namespaces)+len(left.PIDs) > 0 {
+	if left := Inspect(cfg.RunDir); len(left.Namespaces)+len(left.PIDs) > 0 {
+		if len(left.PIDs) > 0 {
+			return nil, fmt.Errorf("namespaces %s* are in use by processes %v of a lab not recorded in %s (another run dir?): take that lab down, or use another --name", PrefixFor(cfg.Name), left.PIDs, cfg.RunDir)
+		}
 		cfg.Logf("sweeping leftovers of an earlier lab: %s", left)
 		if err := Sweep(ctx, cfg.RunDir); err != nil {
 			return nil, fmt.Errorf("sweep leftovers: %w", err)
