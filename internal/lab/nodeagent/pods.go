@@ -417,6 +417,10 @@ func (a *Agent) startContainer(pr *podRun, pod *corev1.Pod, i int, vols map[stri
 	pr.mu.Unlock()
 	cr.kind = containerKind(c.Image)
 	cr.logPath = filepath.Join(pr.dir, c.Name+".log")
+	if unpullable(c.Image) {
+		a.failPull(pr, cr, c.Image)
+		return nil
+	}
 	if f, err := os.Create(cr.logPath); err == nil {
 		f.Close()
 	}
@@ -458,6 +462,34 @@ func (a *Agent) startContainer(pr *podRun, pod *corev1.Pod, i int, vols map[stri
 	cr.binds = a.binds(pr, c, vols)
 	cr.workdir = c.WorkingDir
 	return a.spawn(pr, pod, cr)
+}
+
+// unpullable reports whether the lab plays a failed pull for image: a
+// registry under the reserved .invalid TLD, or a reference containing
+// "does-not-exist".
+func unpullable(image string) bool {
+	host, _, _ := strings.Cut(image, "/")
+	host, _, _ = strings.Cut(host, ":")
+	return strings.HasSuffix(host, ".invalid") || strings.Contains(image, "does-not-exist")
+}
+
+// failPull reports ErrImagePull, then ImagePullBackOff, with containerd's
+// wording, as a kubelet does for an image it cannot pull.
+func (a *Agent) failPull(pr *podRun, cr *ctrRun, image string) {
+	host, _, _ := strings.Cut(image, "/")
+	pr.mu.Lock()
+	cr.waiting = "ErrImagePull"
+	cr.waitingMsg = fmt.Sprintf(`failed to pull and unpack image "%s": failed to resolve reference "%s": failed to do request: Head "https://%s/v2/": dial tcp: lookup %s: no such host`, image, image, host, host)
+	pr.mu.Unlock()
+	go func() {
+		if !sleepCtx(pr.ctx, 3*time.Second) {
+			return
+		}
+		pr.mu.Lock()
+		cr.waiting, cr.waitingMsg = "ImagePullBackOff", fmt.Sprintf("Back-off pulling image %q", image)
+		pr.mu.Unlock()
+		a.updateStatus(pr)
+	}()
 }
 
 // resolveArgv maps a container's image, command and args to a binary of the

@@ -68,3 +68,17 @@ func TestContainerKind(t *testing.T) {
 		}
 	}
 }
+
+func TestUnpullable(t *testing.T) {
+	for image, want := range map[string]bool{
+		"registry.invalid/netdoctor:1":               true,
+		"registry.invalid:5000/netdoctor:1":          true,
+		"ghcr.io/netdoctor/netdoctor:does-not-exist": true,
+		"ghcr.io/netdoctor/netdoctor:v1":             false,
+		"busybox":                                    false,
+	} {
+		if got := unpullable(image); got != want {
+			t.Errorf("unpullable(%s) = %v, want %v", image, got, want)
+		}
+	}
+}
