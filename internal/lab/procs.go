@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/netdoctor/netdoctor/internal/lab/nodeagent"
 	"github.com/netdoctor/netdoctor/internal/lab/nsnet"
 )
 
@@ -242,7 +243,10 @@ func Sweep(ctx context.Context, runDir string) error {
 		}
 	}
 	if !other {
-		removeMountpoints(filepath.Join(runDir, "mountpoints"))
+		removeMountpoints(nodeagent.MountpointsFile)
+		_ = os.Remove(nodeagent.MountpointsFile)
+		removeMountpoints(filepath.Join(runDir, "mountpoints")) // labs of earlier versions
+
 	}
 	if err := os.RemoveAll(runDir); err != nil {
 		errs = append(errs, fmt.Sprintf("remove %s: %v", runDir, err))

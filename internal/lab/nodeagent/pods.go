@@ -711,8 +711,13 @@ func (a *Agent) waitContainer(pr *podRun, pod *corev1.Pod, cr *ctrRun, cmd *exec
 	a.updateStatus(pr)
 }
 
+// MountpointsFile lists the bind-mount targets node agents created on the
+// host. It is shared by every lab on the machine (they use the same targets);
+// the last lab to go down removes what it lists.
+const MountpointsFile = "/run/ndlab-mountpoints"
+
 // ensureMountpoint makes sure a bind target exists on the host file system,
-// recording what it creates in <run>/mountpoints so `ndlab down` removes it.
+// recording what it creates in MountpointsFile so `ndlab down` removes it.
 func (a *Agent) ensureMountpoint(src, dst string) {
 	if _, err := os.Lstat(dst); err == nil {
 		return
@@ -742,7 +747,7 @@ func (a *Agent) ensureMountpoint(src, dst string) {
 	if len(created) == 0 {
 		return
 	}
-	f, err := os.OpenFile(filepath.Join(a.cfg.RunDir, "mountpoints"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(MountpointsFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return
 	}
