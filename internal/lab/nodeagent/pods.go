@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
@@ -885,9 +886,13 @@ func (a *Agent) teardownPod(pr *podRun, grace time.Duration) {
 
 // updateStatus posts the pod's status computed from what runs.
 func (a *Agent) updateStatus(pr *podRun) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	// Retry conflicts and transient errors (a loaded API server): a lost
+	// update could leave a finished pod Running for its reader.
+	err := retry.OnError(wait.Backoff{Steps: 8, Duration: 100 * time.Millisecond, Factor: 2, Cap: 5 * time.Second}, func(err error) bool {
+		return !apierrors.IsNotFound(err) && ctx.Err() == nil
+	}, func() error {
 		pod, err := a.client.CoreV1().Pods(pr.ns).Get(ctx, pr.name, metav1.GetOptions{})
 		if err != nil {
 			return err
