@@ -247,6 +247,44 @@ data:
     kind: KubeProxyConfiguration
     mode: iptables
     clusterCIDR: {{ .ClusterCIDR }}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: kube-proxy
+  namespace: kube-system
+  labels:
+    component: kube-proxy
+    tier: node
+    k8s-app: kube-proxy
+spec:
+  selector:
+    matchLabels:
+      component: kube-proxy
+      tier: node
+  template:
+    metadata:
+      labels:
+        component: kube-proxy
+        tier: node
+        k8s-app: kube-proxy
+    spec:
+      hostNetwork: true
+      priorityClassName: system-node-critical
+      tolerations:
+      - operator: Exists
+      containers:
+      - name: kube-proxy
+        image: mcr.microsoft.com/oss/v2/kubernetes/kube-proxy:{{ .KubernetesVersion }}
+        command: ["kube-proxy", "--config=/var/lib/kube-proxy/config.yaml"]
+        securityContext:
+          privileged: true
+        volumeMounts:
+        - {name: kube-proxy-config, mountPath: /var/lib/kube-proxy}
+      volumes:
+      - name: kube-proxy-config
+        configMap:
+          name: kube-proxy
 `
 
 const nodeLocalYAML = `
@@ -454,6 +492,7 @@ func (l *Lab) applyAddons(ctx context.Context) error {
 	data := map[string]any{
 		"Corefile": corednsCorefile, "NodeLocalCorefile": nodeLocalCorefile, "Replicas": CoreDNSReplicas,
 		"DNSIP": ClusterDNSIP, "NodeLocalIP": NodeLocalIP, "ClusterCIDR": ClusterCIDR,
+		"KubernetesVersion": KubernetesVersion,
 	}
 	text := addonsYAML
 	if !l.state.Config.NoNodeLocalDNS {

@@ -12,6 +12,7 @@ func TestAddonsDecode(t *testing.T) {
 	y, err := renderYAML(addonsYAML+"---\n"+nodeLocalYAML, map[string]any{
 		"Corefile": corednsCorefile, "NodeLocalCorefile": nodeLocalCorefile, "Replicas": CoreDNSReplicas,
 		"DNSIP": ClusterDNSIP, "NodeLocalIP": NodeLocalIP, "ClusterCIDR": ClusterCIDR,
+		"KubernetesVersion": KubernetesVersion,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -89,6 +89,7 @@ const (
 	kindProcess                  // a real process (netdoctor, coredns, host commands)
 	kindNodeCache                // coredns run the way node-cache runs it
 	kindLoad                     // in-process bounded connection holder
+	kindKubeProxy                // the lab's kube-proxy process of this node, shown as the pod
 )
 
 func (a *Agent) watchPods(ctx context.Context) error {
@@ -407,6 +408,8 @@ func containerKind(image string) ctrKind {
 		return kindProcess
 	case strings.Contains(img, "ndlab-load"):
 		return kindLoad
+	case strings.Contains(img, "kube-proxy"):
+		return kindKubeProxy
 	}
 	return kindServer
 }
@@ -438,6 +441,16 @@ func (a *Agent) startContainer(pr *podRun, pod *corev1.Pod, i int, vols map[stri
 		return nil
 	case kindLoad:
 		go a.runLoad(pr, pod, c, cr)
+		a.markRunning(pr, cr)
+		return nil
+	case kindKubeProxy:
+		// kube-proxy runs as a lab process of the node (it must be up
+		// before any pod); the DaemonSet's pod stands for it and serves its
+		// log.
+		_ = os.Remove(cr.logPath)
+		if err := os.Symlink(filepath.Join(a.cfg.RunDir, "logs", fmt.Sprintf("kube-proxy-%d.log", a.cfg.Index)), cr.logPath); err != nil {
+			return fmt.Errorf("link kube-proxy log: %w", err)
+		}
 		a.markRunning(pr, cr)
 		return nil
 	case kindNodeCache:
