@@ -158,6 +158,11 @@ func collectLive(ctx context.Context, g *globals, extras collectExtras) (*snapsh
 
 // kubeClient builds a clientset from the kubeconfig flags.
 func (g *globals) kubeClient() (kubernetes.Interface, error) {
+	if raw, err := g.config.ToRawKubeConfigLoader().RawConfig(); err == nil && len(raw.Clusters) == 0 &&
+		(g.config.APIServer == nil || *g.config.APIServer == "") {
+		return nil, usageError("no cluster to talk to: no kubeconfig found (KUBECONFIG, ~/.kube/config or --kubeconfig); " +
+			"give one with --kubeconfig, or diagnose a bundle: netdoctor diagnose --bundle examples/broken-cluster.tar.gz")
+	}
 	cfg, err := g.config.ToRESTConfig()
 	if err != nil {
 		return nil, fmt.Errorf("loading kubeconfig: %w", err)

@@ -147,3 +147,12 @@ func TestExplain(t *testing.T) {
 		t.Errorf("explain lb001: exit %d, output %q", code, out)
 	}
 }
+
+func TestDiagnoseWithoutKubeconfigSaysSo(t *testing.T) {
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("HOME", t.TempDir())
+	_, stderr, code := run(t, "diagnose")
+	if code != ExitError || !strings.Contains(stderr, "no kubeconfig found") || !strings.Contains(stderr, "--bundle") {
+		t.Errorf("exit %d, stderr %q; want 2 and a message naming --kubeconfig and --bundle", code, stderr)
+	}
+}

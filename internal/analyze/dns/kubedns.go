@@ -28,6 +28,10 @@ func KubeDNS(s *snapshot.Snapshot) finding.Result {
 			return r
 		}
 	}
+	if len(s.Services) == 0 && len(s.Pods) == 0 {
+		r.Check(check, finding.Skipped, "the snapshot holds no Services and no pods: nothing to judge cluster DNS by")
+		return r
+	}
 	ix := s.Index()
 	ns := metav1.NamespaceSystem
 	svc := ix.Service(ns, KubeDNSService)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -45,6 +46,11 @@ func FromYAML(name string, data []byte) (*snapshot.Snapshot, error) {
 		}
 		var err error
 		switch meta.Kind {
+		case "":
+			if onlyComments(doc) {
+				continue
+			}
+			err = fmt.Errorf("no kind")
 		case "Node":
 			err = add(doc, &s.Nodes)
 		case "Pod":
@@ -93,4 +99,14 @@ func add[T any](doc string, list *[]T) error {
 	}
 	*list = append(*list, obj)
 	return nil
+}
+
+// onlyComments reports whether a YAML document has nothing but comments.
+func onlyComments(doc string) bool {
+	for _, line := range strings.Split(doc, "\n") {
+		if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "#") {
+			return false
+		}
+	}
+	return true
 }
