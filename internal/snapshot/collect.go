@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -63,113 +67,80 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 	if c.pageSize == 0 {
 		c.pageSize = 500
 	}
-	c.list("nodes", func(lo metav1.ListOptions) (string, int, error) {
-		l, err := client.CoreV1().Nodes().List(ctx, lo)
-		if err != nil {
-			return "", 0, err
-		}
-		for i := range l.Items {
-			l.Items[i].ManagedFields = nil
-		}
-		s.Nodes = append(s.Nodes, l.Items...)
-		return l.Continue, len(l.Items), nil
-	})
+	listInto(&c, "nodes", &s.Nodes, func(n *corev1.Node) { n.ManagedFields = nil },
+		func(lo metav1.ListOptions) ([]corev1.Node, string, error) {
+			l, err := client.CoreV1().Nodes().List(ctx, lo)
+			if err != nil {
+				return nil, "", err
+			}
+			return l.Items, l.Continue, nil
+		})
 	for _, ns := range namespaces {
-		c.list("pods", func(lo metav1.ListOptions) (string, int, error) {
-			l, err := client.CoreV1().Pods(ns).List(ctx, lo)
-			if err != nil {
-				return "", 0, err
-			}
-			for i := range l.Items {
-				slimPod(&l.Items[i])
-			}
-			s.Pods = append(s.Pods, l.Items...)
-			return l.Continue, len(l.Items), nil
-		})
-		c.list("services", func(lo metav1.ListOptions) (string, int, error) {
-			l, err := client.CoreV1().Services(ns).List(ctx, lo)
-			if err != nil {
-				return "", 0, err
-			}
-			for i := range l.Items {
-				l.Items[i].ManagedFields = nil
-				slimMeta(l.Items[i].Annotations)
-			}
-			s.Services = append(s.Services, l.Items...)
-			return l.Continue, len(l.Items), nil
-		})
-		c.list("endpointslices", func(lo metav1.ListOptions) (string, int, error) {
-			l, err := client.DiscoveryV1().EndpointSlices(ns).List(ctx, lo)
-			if err != nil {
-				return "", 0, err
-			}
-			for i := range l.Items {
-				l.Items[i].ManagedFields = nil
-			}
-			s.EndpointSlices = append(s.EndpointSlices, l.Items...)
-			return l.Continue, len(l.Items), nil
-		})
-		c.list("networkpolicies", func(lo metav1.ListOptions) (string, int, error) {
-			l, err := client.NetworkingV1().NetworkPolicies(ns).List(ctx, lo)
-			if err != nil {
-				return "", 0, err
-			}
-			for i := range l.Items {
-				l.Items[i].ManagedFields = nil
-			}
-			s.NetworkPolicies = append(s.NetworkPolicies, l.Items...)
-			return l.Continue, len(l.Items), nil
-		})
-		c.list("events", func(lo metav1.ListOptions) (string, int, error) {
-			l, err := client.CoreV1().Events(ns).List(ctx, lo)
-			if err != nil {
-				return "", 0, err
-			}
-			for i := range l.Items {
-				l.Items[i].ManagedFields = nil
-			}
-			s.Events = append(s.Events, l.Items...)
-			return l.Continue, len(l.Items), nil
-		})
+		listInto(&c, "pods", &s.Pods, slimPod,
+			func(lo metav1.ListOptions) ([]corev1.Pod, string, error) {
+				l, err := client.CoreV1().Pods(ns).List(ctx, lo)
+				if err != nil {
+					return nil, "", err
+				}
+				return l.Items, l.Continue, nil
+			})
+		listInto(&c, "services", &s.Services, func(o *corev1.Service) { o.ManagedFields = nil; slimMeta(o.Annotations) },
+			func(lo metav1.ListOptions) ([]corev1.Service, string, error) {
+				l, err := client.CoreV1().Services(ns).List(ctx, lo)
+				if err != nil {
+					return nil, "", err
+				}
+				return l.Items, l.Continue, nil
+			})
+		listInto(&c, "endpointslices", &s.EndpointSlices, func(o *discoveryv1.EndpointSlice) { o.ManagedFields = nil },
+			func(lo metav1.ListOptions) ([]discoveryv1.EndpointSlice, string, error) {
+				l, err := client.DiscoveryV1().EndpointSlices(ns).List(ctx, lo)
+				if err != nil {
+					return nil, "", err
+				}
+				return l.Items, l.Continue, nil
+			})
+		listInto(&c, "networkpolicies", &s.NetworkPolicies, func(o *networkingv1.NetworkPolicy) { o.ManagedFields = nil },
+			func(lo metav1.ListOptions) ([]networkingv1.NetworkPolicy, string, error) {
+				l, err := client.NetworkingV1().NetworkPolicies(ns).List(ctx, lo)
+				if err != nil {
+					return nil, "", err
+				}
+				return l.Items, l.Continue, nil
+			})
+		listInto(&c, "events", &s.Events, func(o *corev1.Event) { o.ManagedFields = nil },
+			func(lo metav1.ListOptions) ([]corev1.Event, string, error) {
+				l, err := client.CoreV1().Events(ns).List(ctx, lo)
+				if err != nil {
+					return nil, "", err
+				}
+				return l.Items, l.Continue, nil
+			})
 	}
-	c.list("daemonsets", func(lo metav1.ListOptions) (string, int, error) {
-		l, err := client.AppsV1().DaemonSets(metav1.NamespaceSystem).List(ctx, lo)
-		if err != nil {
-			return "", 0, err
-		}
-		for i := range l.Items {
-			l.Items[i].ManagedFields = nil
-			slimMeta(l.Items[i].Annotations)
-			l.Items[i].Spec.Template.Spec.Volumes = nil
-			for j := range l.Items[i].Spec.Template.Spec.Containers {
-				slimContainer(&l.Items[i].Spec.Template.Spec.Containers[j])
+	listInto(&c, "daemonsets", &s.DaemonSets, func(o *appsv1.DaemonSet) {
+		o.ManagedFields = nil
+		slimMeta(o.Annotations)
+		slimPodSpec(&o.Spec.Template.Spec)
+	},
+		func(lo metav1.ListOptions) ([]appsv1.DaemonSet, string, error) {
+			l, err := client.AppsV1().DaemonSets(metav1.NamespaceSystem).List(ctx, lo)
+			if err != nil {
+				return nil, "", err
 			}
-			for j := range l.Items[i].Spec.Template.Spec.InitContainers {
-				slimContainer(&l.Items[i].Spec.Template.Spec.InitContainers[j])
+			return l.Items, l.Continue, nil
+		})
+	listInto(&c, "deployments", &s.Deployments, func(o *appsv1.Deployment) {
+		o.ManagedFields = nil
+		slimMeta(o.Annotations)
+		slimPodSpec(&o.Spec.Template.Spec)
+	},
+		func(lo metav1.ListOptions) ([]appsv1.Deployment, string, error) {
+			l, err := client.AppsV1().Deployments(metav1.NamespaceSystem).List(ctx, lo)
+			if err != nil {
+				return nil, "", err
 			}
-		}
-		s.DaemonSets = append(s.DaemonSets, l.Items...)
-		return l.Continue, len(l.Items), nil
-	})
-	c.list("deployments", func(lo metav1.ListOptions) (string, int, error) {
-		l, err := client.AppsV1().Deployments(metav1.NamespaceSystem).List(ctx, lo)
-		if err != nil {
-			return "", 0, err
-		}
-		for i := range l.Items {
-			l.Items[i].ManagedFields = nil
-			slimMeta(l.Items[i].Annotations)
-			l.Items[i].Spec.Template.Spec.Volumes = nil
-			for j := range l.Items[i].Spec.Template.Spec.Containers {
-				slimContainer(&l.Items[i].Spec.Template.Spec.Containers[j])
-			}
-			for j := range l.Items[i].Spec.Template.Spec.InitContainers {
-				slimContainer(&l.Items[i].Spec.Template.Spec.InitContainers[j])
-			}
-		}
-		s.Deployments = append(s.Deployments, l.Items...)
-		return l.Continue, len(l.Items), nil
-	})
+			return l.Items, l.Continue, nil
+		})
 	var cmForbidden []string
 	for _, name := range KubeSystemConfigMaps {
 		cm, err := client.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(ctx, name, metav1.GetOptions{})
@@ -205,8 +176,9 @@ type collector struct {
 	pageSize int64
 }
 
-// list pages through one resource, recording a skip on error.
-func (c *collector) list(resource string, page func(metav1.ListOptions) (string, int, error)) {
+// listInto pages through one resource into dst, slimming each object and
+// recording a skip on error.
+func listInto[T any](c *collector, resource string, dst *[]T, slim func(*T), page func(metav1.ListOptions) ([]T, string, error)) {
 	if c.ctx.Err() != nil {
 		return
 	}
@@ -216,12 +188,16 @@ func (c *collector) list(resource string, page func(metav1.ListOptions) (string,
 	total := 0
 	lo := metav1.ListOptions{Limit: c.pageSize}
 	for {
-		cont, n, err := page(lo)
+		got, cont, err := page(lo)
 		if err != nil {
 			c.s.Manifest.Skipped = append(c.s.Manifest.Skipped, Skip{Resource: resource, Reason: reason(err)})
 			return
 		}
-		total += n
+		for i := range got {
+			slim(&got[i])
+		}
+		*dst = append(*dst, got...)
+		total += len(got)
 		if cont == "" {
 			break
 		}

@@ -12,12 +12,7 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 func slimPod(p *corev1.Pod) {
 	p.ManagedFields = nil
 	delete(p.Annotations, lastApplied)
-	p.Spec.Volumes = nil
-	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
-		for i := range cs {
-			slimContainer(&cs[i])
-		}
-	}
+	slimPodSpec(&p.Spec)
 	for i := range p.Spec.EphemeralContainers {
 		c := &p.Spec.EphemeralContainers[i].EphemeralContainerCommon
 		c.Env, c.EnvFrom, c.Command, c.Args, c.VolumeMounts = nil, nil, nil, nil, nil
@@ -31,4 +26,14 @@ func slimContainer(c *corev1.Container) {
 // slimMeta drops managed fields and kubectl's copy of the object.
 func slimMeta(annotations map[string]string) {
 	delete(annotations, lastApplied)
+}
+
+// slimPodSpec drops the same from a workload's pod template.
+func slimPodSpec(spec *corev1.PodSpec) {
+	spec.Volumes = nil
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for i := range cs {
+			slimContainer(&cs[i])
+		}
+	}
 }

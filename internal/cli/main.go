@@ -1,0 +1,30 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+)
+
+// Main runs the command line and returns the process exit code. name is
+// the program's name; a binary installed as kubectl-netdoctor is the kubectl
+// plugin whatever name it was built with.
+func Main(name string) int {
+	if strings.HasPrefix(filepath.Base(os.Args[0]), "kubectl-netdoctor") {
+		name = "kubectl-netdoctor"
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd := NewRootCommand(name, genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
+	err := cmd.ExecuteContext(ctx)
+	if err != nil && !IsFindings(err) {
+		fmt.Fprintf(os.Stderr, "%s: error: %v\n", name, err)
+	}
+	return ExitCode(err)
+}
