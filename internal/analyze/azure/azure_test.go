@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,25 +20,10 @@ func updating() bool {
 	return f != nil && f.Value.String() == "true"
 }
 
-// loadCase builds a snapshot from testdata/<name>: cluster.yaml holds the
-// Kubernetes objects, every other file is a bundle artifact at its path
-// (azure/*.json, nodes/<node>/*.json).
+// loadCase builds a snapshot from testdata/<name> (snapshottest.LoadCase).
 func loadCase(t *testing.T, name string) *snapshot.Snapshot {
 	t.Helper()
-	dir := filepath.Join("testdata", name)
-	s, err := snapshottest.Load(filepath.Join(dir, "cluster.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".golden.json") {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		b, err := os.ReadFile(p)
-		s.SetFile(filepath.ToSlash(rel), b)
-		return err
-	})
+	s, err := snapshottest.LoadCase(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}

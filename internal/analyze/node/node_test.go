@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,27 +20,10 @@ func updating() bool {
 	return f != nil && f.Value.String() == "true"
 }
 
-// loadCase builds a snapshot from testdata/<area>/<name>: cluster.yaml holds
-// the Kubernetes objects, every other file is a bundle artifact at its path
-// below the case directory (nodes/<node>/..., azure/..., metrics/...).
+// loadCase builds a snapshot from a case directory (snapshottest.LoadCase).
 func loadCase(t *testing.T, dir string) *snapshot.Snapshot {
 	t.Helper()
-	s, err := snapshottest.Load(filepath.Join(dir, "cluster.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || filepath.Base(p) == "cluster.yaml" || strings.HasSuffix(p, ".golden.json") {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		s.SetFile(filepath.ToSlash(rel), b)
-		return nil
-	})
+	s, err := snapshottest.LoadCase(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

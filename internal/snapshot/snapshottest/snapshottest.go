@@ -5,7 +5,9 @@ package snapshottest
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -109,4 +111,34 @@ func onlyComments(doc string) bool {
 		}
 	}
 	return true
+}
+
+// LoadCase builds a snapshot from a case directory: cluster.yaml holds the
+// Kubernetes objects, and every other file (but *.yaml and *.golden.json)
+// is a bundle artifact at its path below the directory
+// (nodes/<node>/..., azure/..., probes/...).
+func LoadCase(dir string) (*snapshot.Snapshot, error) {
+	s, err := Load(filepath.Join(dir, "cluster.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".golden.json") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		s.SetFile(filepath.ToSlash(rel), b)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("case %s: %w", dir, err)
+	}
+	return s, nil
 }
