@@ -1,10 +1,6 @@
 package azure
 
 import (
-	"bytes"
-	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,12 +9,6 @@ import (
 	"github.com/netdoctor/netdoctor/internal/snapshot"
 	"github.com/netdoctor/netdoctor/internal/snapshot/snapshottest"
 )
-
-// updating reports whether -update (defined by snapshottest) was given.
-func updating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // loadCase builds a snapshot from testdata/<name> (snapshottest.LoadCase).
 func loadCase(t *testing.T, name string) *snapshot.Snapshot {
@@ -30,43 +20,8 @@ func loadCase(t *testing.T, name string) *snapshot.Snapshot {
 	return s
 }
 
-type golden struct {
-	Findings []finding.Finding `json:"findings"`
-	Checks   []finding.Check   `json:"checks"`
-}
-
 func TestOutboundGolden(t *testing.T) {
-	dirs, err := os.ReadDir("testdata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range dirs {
-		if !d.IsDir() {
-			continue
-		}
-		t.Run(d.Name(), func(t *testing.T) {
-			r := Outbound(loadCase(t, d.Name()))
-			got, err := json.MarshalIndent(golden{r.Findings, r.Checks}, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, '\n')
-			gf := filepath.Join("testdata", d.Name()+".golden.json")
-			if updating() {
-				if err := os.WriteFile(gf, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(gf)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("output differs from %s (run with -update after checking it):\ngot:\n%s", gf, got)
-			}
-		})
-	}
+	snapshottest.RunGoldenCases(t, "testdata", Outbound)
 }
 
 // The facts each case must establish, independently of the golden text.

@@ -1,10 +1,6 @@
 package node
 
 import (
-	"bytes"
-	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,57 +10,11 @@ import (
 	"github.com/netdoctor/netdoctor/internal/snapshot/snapshottest"
 )
 
-// updating reports whether -update (defined by snapshottest) was given.
-func updating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
-
-// loadCase builds a snapshot from a case directory (snapshottest.LoadCase).
-func loadCase(t *testing.T, dir string) *snapshot.Snapshot {
-	t.Helper()
-	s, err := snapshottest.LoadCase(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// runGolden runs analyze on every case of testdata/<area> and compares the
-// result with <case>.golden.json (rewrite with -update after checking).
+// runGolden runs analyze on every case of testdata/<area> against its
+// golden file (snapshottest.RunGoldenCases).
 func runGolden(t *testing.T, area string, analyze func(*snapshot.Snapshot) finding.Result) map[string]finding.Result {
 	t.Helper()
-	dirs, err := filepath.Glob(filepath.Join("testdata", area, "*", "cluster.yaml"))
-	if err != nil || len(dirs) == 0 {
-		t.Fatalf("no cases in testdata/%s", area)
-	}
-	out := map[string]finding.Result{}
-	for _, f := range dirs {
-		dir := filepath.Dir(f)
-		name := filepath.Base(dir)
-		r := analyze(loadCase(t, dir))
-		out[name] = r
-		got, _ := json.MarshalIndent(struct {
-			Findings []finding.Finding `json:"findings"`
-			Checks   []finding.Check   `json:"checks"`
-		}{r.Findings, r.Checks}, "", "  ")
-		got = append(got, '\n')
-		gf := dir + ".golden.json"
-		if updating() {
-			if err := os.WriteFile(gf, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(gf)
-		if err != nil {
-			t.Fatalf("%v (run with -update to create it)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s: output differs from %s:\ngot:\n%s\nwant:\n%s", dir, gf, got, want)
-		}
-	}
-	return out
+	return snapshottest.RunGoldenCases(t, filepath.Join("testdata", area), analyze)
 }
 
 // expect is what a case must report, whatever the golden file says.
