@@ -24,7 +24,7 @@ func BenchmarkDecodePods(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := decodeLines[corev1.Pod]("pods.jsonl", data); err != nil {
+		if _, err := decodeStream[corev1.Pod]("pods.jsonl", bytes.NewReader(data), 10000, slimPod); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -5,19 +5,20 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
-
 	"errors"
 	"fmt"
-	gojson "github.com/goccy/go-json"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 )
 
 // ManifestFile is the name of the bundle's manifest.
@@ -27,45 +28,34 @@ const ManifestFile = "manifest.json"
 // resources/<Name>.jsonl, one object per line.
 type resource struct {
 	Name   string
-	decode func(s *Snapshot, file string, data []byte) error
+	decode func(s *Snapshot, file string, r io.Reader, hint int) error
 	encode func(s *Snapshot, w io.Writer) (int, error)
 }
 
-// resources is the table of Kubernetes resources a bundle holds.
+// resources is the table of Kubernetes resources a bundle holds. Each is
+// slimmed as it is read, as when it is collected.
 var resources = []resource{
-	{"nodes", func(s *Snapshot, f string, d []byte) (err error) {
-		s.Nodes, err = decodeLines[corev1Node](f, d)
-		return
-	}, func(s *Snapshot, w io.Writer) (int, error) { return encodeLines(w, s.Nodes) }},
-	{"pods", func(s *Snapshot, f string, d []byte) (err error) { s.Pods, err = decodeLines[corev1Pod](f, d); return }, func(s *Snapshot, w io.Writer) (int, error) { return encodeLines(w, s.Pods) }},
-	{"services", func(s *Snapshot, f string, d []byte) (err error) {
-		s.Services, err = decodeLines[corev1Service](f, d)
-		return
-	}, func(s *Snapshot, w io.Writer) (int, error) { return encodeLines(w, s.Services) }},
-	{"endpointslices", func(s *Snapshot, f string, d []byte) (err error) {
-		s.EndpointSlices, err = decodeLines[discoveryv1EndpointSlice](f, d)
-		return
-	}, func(s *Snapshot, w io.Writer) (int, error) { return encodeLines(w, s.EndpointSlices) }},
-	{"networkpolicies", func(s *Snapshot, f string, d []byte) (err error) {
-		s.NetworkPolicies, err = decodeLines[networkingv1NetworkPolicy](f, d)
-		return
-	}, func(s *Snapshot, w io.Writer) (int, error) { return encodeLines(w, s.NetworkPolicies) }},
-	{"events", func(s *Snapshot, f string, d []byte) (err error) {
-		s.Events, err = decodeLines[corev1Event](f, d)
-		return
-	}, func(s *Snapshot, w io.Writer) (int, error) { return encodeLines(w, s.Events) }},
-	{"configmaps", func(s *Snapshot, f string, d []byte) (err error) {
-		s.ConfigMaps, err = decodeLines[corev1ConfigMap](f, d)
-		return
-	}, func(s *Snapshot, w io.Writer) (int, error) { return encodeLines(w, s.ConfigMaps) }},
-	{"daemonsets", func(s *Snapshot, f string, d []byte) (err error) {
-		s.DaemonSets, err = decodeLines[appsv1DaemonSet](f, d)
-		return
-	}, func(s *Snapshot, w io.Writer) (int, error) { return encodeLines(w, s.DaemonSets) }},
-	{"deployments", func(s *Snapshot, f string, d []byte) (err error) {
-		s.Deployments, err = decodeLines[appsv1Deployment](f, d)
-		return
-	}, func(s *Snapshot, w io.Writer) (int, error) { return encodeLines(w, s.Deployments) }},
+	resourceOf("nodes", func(s *Snapshot) *[]corev1.Node { return &s.Nodes }, slimNode),
+	resourceOf("pods", func(s *Snapshot) *[]corev1.Pod { return &s.Pods }, slimPod),
+	resourceOf("services", func(s *Snapshot) *[]corev1.Service { return &s.Services }, slimService),
+	resourceOf("endpointslices", func(s *Snapshot) *[]discoveryv1.EndpointSlice { return &s.EndpointSlices }, slimEndpointSlice),
+	resourceOf("networkpolicies", func(s *Snapshot) *[]networkingv1.NetworkPolicy { return &s.NetworkPolicies }, slimNetworkPolicy),
+	resourceOf("events", func(s *Snapshot) *[]corev1.Event { return &s.Events }, slimEvent),
+	resourceOf("configmaps", func(s *Snapshot) *[]corev1.ConfigMap { return &s.ConfigMaps }, slimConfigMap),
+	resourceOf("daemonsets", func(s *Snapshot) *[]appsv1.DaemonSet { return &s.DaemonSets }, slimDaemonSet),
+	resourceOf("deployments", func(s *Snapshot) *[]appsv1.Deployment { return &s.Deployments }, slimDeployment),
+}
+
+// resourceOf describes the resource list of a snapshot that field returns.
+func resourceOf[T any](name string, field func(*Snapshot) *[]T, slim func(*T)) resource {
+	return resource{
+		Name: name,
+		decode: func(s *Snapshot, file string, r io.Reader, hint int) (err error) {
+			*field(s), err = decodeStream(file, r, hint, slim)
+			return err
+		},
+		encode: func(s *Snapshot, w io.Writer) (int, error) { return encodeLines(w, *field(s)) },
+	}
 }
 
 func resourcePath(name string) string { return "resources/" + name + ".jsonl" }
@@ -92,34 +82,111 @@ func (e *BundleError) Error() string {
 
 func (e *BundleError) Unwrap() error { return e.Err }
 
-// Read reads a bundle from a directory or a .tar.gz file.
+// Read reads a bundle from a directory or a .tar.gz file. Resource files
+// are decoded as they are read, so the raw JSON of a large cluster is never
+// whole in memory.
 func Read(bundle string) (*Snapshot, error) {
 	st, err := os.Stat(bundle)
 	if err != nil {
 		return nil, fmt.Errorf("reading bundle: %w", err)
 	}
-	var files map[string][]byte
+	var s *Snapshot
 	if st.IsDir() {
-		files, err = readDir(bundle)
+		s, err = readDir(bundle)
 	} else {
-		files, err = readTarGz(bundle)
+		s, err = readTarGz(bundle)
 	}
-	if err != nil {
-		return nil, err
-	}
-	s, err := FromFiles(files)
 	if err != nil {
 		var be *BundleError
-		if errors.As(err, &be) {
+		if errors.As(err, &be) && be.Bundle == "" {
 			be.Bundle = bundle
 			return nil, be
 		}
-		return nil, fmt.Errorf("%s: %w", bundle, err)
+		return nil, err
 	}
 	return s, nil
 }
 
-func readDir(dir string) (map[string][]byte, error) {
+// decodeManifest parses and checks a bundle's manifest.
+func decodeManifest(mb []byte) (Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(mb, &m); err != nil {
+		return m, &BundleError{File: ManifestFile, Line: jsonErrorLine(mb, err), Err: err}
+	}
+	if err := checkSchema(m.Schema); err != nil {
+		return m, &BundleError{File: ManifestFile, Err: err}
+	}
+	return m, nil
+}
+
+var errNoManifest = &BundleError{File: ManifestFile, Err: errors.New("missing: this is not a netdoctor bundle (create one with 'netdoctor collect')")}
+
+// resourceByPath returns the resource stored at a bundle path,
+// resources/<name>.jsonl.
+func resourceByPath(p string) (resource, bool) {
+	for _, r := range resources {
+		if p == resourcePath(r.Name) {
+			return r, true
+		}
+	}
+	return resource{}, false
+}
+
+// decodeResource decodes one resource file into s, hinting its object count
+// from the manifest.
+func decodeResource(s *Snapshot, r resource, rd io.Reader, size int64) error {
+	hint := s.Manifest.Counts[r.Name]
+	// Every object takes at least a line of "{}"; a manifest cannot make
+	// the reader reserve more than the file can hold.
+	if size >= 0 {
+		hint = min(hint, int(size/3)+1)
+	}
+	return r.decode(s, resourcePath(r.Name), rd, hint)
+}
+
+func readDir(dir string) (*Snapshot, error) {
+	mb, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errNoManifest
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading bundle: %w", err)
+	}
+	s := &Snapshot{}
+	if s.Manifest, err = decodeManifest(mb); err != nil {
+		return nil, err
+	}
+	for _, r := range resources {
+		f, err := os.Open(filepath.Join(dir, "resources", r.Name+".jsonl"))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading bundle: %w", err)
+		}
+		size := int64(-1)
+		if st, err := f.Stat(); err == nil {
+			size = st.Size()
+		}
+		err = decodeResource(s, r, f, size)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	files, err := readFiles(dir, func(rel string) bool { return rel == ManifestFile || strings.HasPrefix(rel, "resources/") })
+	if err != nil {
+		return nil, err
+	}
+	for name, b := range files {
+		s.SetFile(name, b)
+	}
+	return s, nil
+}
+
+// readFiles reads every regular file under dir, keyed by its slash path
+// relative to dir, except those skip names.
+func readFiles(dir string, skip func(rel string) bool) (map[string][]byte, error) {
 	files := map[string][]byte{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -132,11 +199,15 @@ func readDir(dir string) (map[string][]byte, error) {
 		if err != nil {
 			return err
 		}
+		rel = filepath.ToSlash(rel)
+		if skip != nil && skip(rel) {
+			return nil
+		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		files[filepath.ToSlash(rel)] = b
+		files[rel] = b
 		return nil
 	})
 	if err != nil {
@@ -145,7 +216,11 @@ func readDir(dir string) (map[string][]byte, error) {
 	return files, nil
 }
 
-func readTarGz(file string) (map[string][]byte, error) {
+// readTarGz reads a .tar.gz bundle in one pass: resource files are decoded
+// as their entries stream by; the rest is kept in memory. A bundle wrapped
+// in one top-level directory (as `tar czf b.tar.gz bundle/` makes) reads the
+// same.
+func readTarGz(file string) (*Snapshot, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, fmt.Errorf("reading bundle: %w", err)
@@ -156,14 +231,16 @@ func readTarGz(file string) (map[string][]byte, error) {
 		return nil, fmt.Errorf("reading bundle %s: not a .tar.gz: %w", file, err)
 	}
 	tr := tar.NewReader(zr)
+	s := &Snapshot{}
 	files := map[string][]byte{}
-	for {
+	n := 0
+	for ; ; n++ {
 		h, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading bundle %s: truncated or corrupt archive after %d files: %w", file, len(files), err)
+			return nil, fmt.Errorf("reading bundle %s: truncated or corrupt archive after %d files: %w", file, n, err)
 		}
 		if h.Typeflag != tar.TypeReg {
 			continue
@@ -172,13 +249,55 @@ func readTarGz(file string) (map[string][]byte, error) {
 		if strings.HasPrefix(name, "../") || path.IsAbs(name) {
 			return nil, fmt.Errorf("reading bundle %s: entry %q escapes the bundle", file, h.Name)
 		}
+		if r, ok := resourceByPath(withoutTopDir(name)); ok {
+			if err := decodeResource(s, r, tr, h.Size); err != nil {
+				var be *BundleError
+				if !errors.As(err, &be) {
+					err = fmt.Errorf("reading bundle %s: %s: truncated or corrupt archive: %w", file, name, err)
+				}
+				return nil, err
+			}
+			continue
+		}
 		b, err := io.ReadAll(tr)
 		if err != nil {
 			return nil, fmt.Errorf("reading bundle %s: %s: truncated or corrupt archive: %w", file, name, err)
 		}
+		if withoutTopDir(name) == ManifestFile {
+			// The manifest comes before the resources in the bundles
+			// netdoctor writes, so their counts size the decoding.
+			m, err := decodeManifest(b)
+			if err != nil {
+				return nil, err
+			}
+			s.Manifest = m
+		}
 		files[name] = b
 	}
-	return stripTopDir(files), nil
+	files = stripTopDir(files)
+	if _, ok := files[ManifestFile]; !ok {
+		return nil, errNoManifest
+	}
+	delete(files, ManifestFile)
+	for name, b := range files {
+		if !strings.HasPrefix(name, "resources/") {
+			s.SetFile(name, b)
+		}
+	}
+	return s, nil
+}
+
+// withoutTopDir returns name without its first directory when it has one and
+// what follows is a resource or the manifest, which a bundle keeps at its top.
+func withoutTopDir(name string) string {
+	if name == ManifestFile || strings.HasPrefix(name, "resources/") {
+		return name
+	}
+	_, rest, ok := strings.Cut(name, "/")
+	if ok && (rest == ManifestFile || strings.HasPrefix(rest, "resources/")) {
+		return rest
+	}
+	return name
 }
 
 // stripTopDir removes a single top-level directory that wraps the whole
@@ -202,58 +321,6 @@ func stripTopDir(files map[string][]byte) map[string][]byte {
 	return out
 }
 
-// FromFiles builds a snapshot from a bundle's files, keyed by path. It
-// removes the decoded resource files from the map to free their memory early.
-func FromFiles(files map[string][]byte) (*Snapshot, error) {
-	mb, ok := files[ManifestFile]
-	if !ok {
-		return nil, &BundleError{File: ManifestFile, Err: errors.New("missing: this is not a netdoctor bundle (create one with 'netdoctor collect')")}
-	}
-	s := &Snapshot{}
-	if err := json.Unmarshal(mb, &s.Manifest); err != nil {
-		return nil, &BundleError{File: ManifestFile, Line: jsonErrorLine(mb, err), Err: err}
-	}
-	if err := checkSchema(s.Manifest.Schema); err != nil {
-		return nil, &BundleError{File: ManifestFile, Err: err}
-	}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	for _, r := range resources {
-		p := resourcePath(r.Name)
-		data, ok := files[p]
-		if !ok {
-			continue
-		}
-		// Only this goroutine holds the raw bytes from here on, so they
-		// can be freed as soon as they are decoded.
-		delete(files, p)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := r.decode(s, p, data); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-		return nil, errs[0]
-	}
-	for name, b := range files {
-		if name == ManifestFile || strings.HasPrefix(name, "resources/") {
-			continue
-		}
-		s.SetFile(name, b)
-	}
-	return s, nil
-}
-
 func checkSchema(schema string) error {
 	if schema == BundleSchema {
 		return nil
@@ -266,69 +333,6 @@ func checkSchema(schema string) error {
 		return fmt.Errorf("unknown schema %q: this is not a netdoctor bundle", schema)
 	}
 	return fmt.Errorf("schema %q is newer than this netdoctor reads (%s, version v%s): upgrade netdoctor", schema, BundleSchema, ver)
-}
-
-// decodeLines decodes a JSON-lines file, splitting the work over the CPUs.
-func decodeLines[T any](file string, data []byte) ([]T, error) {
-	var starts []int
-	for off := 0; off < len(data); {
-		starts = append(starts, off)
-		i := bytes.IndexByte(data[off:], '\n')
-		if i < 0 {
-			break
-		}
-		off += i + 1
-	}
-	out := make([]T, len(starts))
-	keep := make([]bool, len(starts))
-	workers := runtime.GOMAXPROCS(0)
-	chunk := (len(starts) + workers - 1) / workers
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr *BundleError
-	)
-	for w := 0; w < workers && w*chunk < len(starts); w++ {
-		lo, hi := w*chunk, min((w+1)*chunk, len(starts))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				end := len(data)
-				if i+1 < len(starts) {
-					end = starts[i+1]
-				}
-				line := bytes.TrimSpace(data[starts[i]:end])
-				if len(line) == 0 {
-					continue
-				}
-				// goccy/go-json decodes the Kubernetes types identically to
-				// encoding/json (their UnmarshalJSON methods included) and
-				// several times faster, which matters for 150,000 pods.
-				if err := gojson.Unmarshal(line, &out[i]); err != nil {
-					mu.Lock()
-					if firstErr == nil || i+1 < firstErr.Line {
-						firstErr = &BundleError{File: file, Line: i + 1, Err: err}
-					}
-					mu.Unlock()
-					return
-				}
-				keep[i] = true
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	n := 0
-	for i := range out {
-		if keep[i] {
-			out[n] = out[i]
-			n++
-		}
-	}
-	return out[:n:n], nil
 }
 
 func encodeLines[T any](w io.Writer, items []T) (int, error) {

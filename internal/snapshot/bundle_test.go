@@ -148,7 +148,7 @@ func TestReadTarWithTopDir(t *testing.T) {
 func copyDir(t *testing.T, src string) string {
 	t.Helper()
 	dst := t.TempDir()
-	files, err := readDir(src)
+	files, err := readFiles(src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 	if c.pageSize == 0 {
 		c.pageSize = 500
 	}
-	listInto(&c, "nodes", &s.Nodes, func(n *corev1.Node) { n.ManagedFields = nil },
+	listInto(&c, "nodes", &s.Nodes, slimNode,
 		func(lo metav1.ListOptions) ([]corev1.Node, string, error) {
 			l, err := client.CoreV1().Nodes().List(ctx, lo)
 			if err != nil {
@@ -84,7 +84,7 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 				}
 				return l.Items, l.Continue, nil
 			})
-		listInto(&c, "services", &s.Services, func(o *corev1.Service) { o.ManagedFields = nil; slimMeta(o.Annotations) },
+		listInto(&c, "services", &s.Services, slimService,
 			func(lo metav1.ListOptions) ([]corev1.Service, string, error) {
 				l, err := client.CoreV1().Services(ns).List(ctx, lo)
 				if err != nil {
@@ -92,7 +92,7 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 				}
 				return l.Items, l.Continue, nil
 			})
-		listInto(&c, "endpointslices", &s.EndpointSlices, func(o *discoveryv1.EndpointSlice) { o.ManagedFields = nil },
+		listInto(&c, "endpointslices", &s.EndpointSlices, slimEndpointSlice,
 			func(lo metav1.ListOptions) ([]discoveryv1.EndpointSlice, string, error) {
 				l, err := client.DiscoveryV1().EndpointSlices(ns).List(ctx, lo)
 				if err != nil {
@@ -100,7 +100,7 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 				}
 				return l.Items, l.Continue, nil
 			})
-		listInto(&c, "networkpolicies", &s.NetworkPolicies, func(o *networkingv1.NetworkPolicy) { o.ManagedFields = nil },
+		listInto(&c, "networkpolicies", &s.NetworkPolicies, slimNetworkPolicy,
 			func(lo metav1.ListOptions) ([]networkingv1.NetworkPolicy, string, error) {
 				l, err := client.NetworkingV1().NetworkPolicies(ns).List(ctx, lo)
 				if err != nil {
@@ -108,7 +108,7 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 				}
 				return l.Items, l.Continue, nil
 			})
-		listInto(&c, "events", &s.Events, func(o *corev1.Event) { o.ManagedFields = nil },
+		listInto(&c, "events", &s.Events, slimEvent,
 			func(lo metav1.ListOptions) ([]corev1.Event, string, error) {
 				l, err := client.CoreV1().Events(ns).List(ctx, lo)
 				if err != nil {
@@ -117,11 +117,7 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 				return l.Items, l.Continue, nil
 			})
 	}
-	listInto(&c, "daemonsets", &s.DaemonSets, func(o *appsv1.DaemonSet) {
-		o.ManagedFields = nil
-		slimMeta(o.Annotations)
-		slimPodSpec(&o.Spec.Template.Spec)
-	},
+	listInto(&c, "daemonsets", &s.DaemonSets, slimDaemonSet,
 		func(lo metav1.ListOptions) ([]appsv1.DaemonSet, string, error) {
 			l, err := client.AppsV1().DaemonSets(metav1.NamespaceSystem).List(ctx, lo)
 			if err != nil {
@@ -129,11 +125,7 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 			}
 			return l.Items, l.Continue, nil
 		})
-	listInto(&c, "deployments", &s.Deployments, func(o *appsv1.Deployment) {
-		o.ManagedFields = nil
-		slimMeta(o.Annotations)
-		slimPodSpec(&o.Spec.Template.Spec)
-	},
+	listInto(&c, "deployments", &s.Deployments, slimDeployment,
 		func(lo metav1.ListOptions) ([]appsv1.Deployment, string, error) {
 			l, err := client.AppsV1().Deployments(metav1.NamespaceSystem).List(ctx, lo)
 			if err != nil {
@@ -146,8 +138,7 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 		cm, err := client.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(ctx, name, metav1.GetOptions{})
 		switch {
 		case err == nil:
-			cm.ManagedFields = nil
-			slimMeta(cm.Annotations)
+			slimConfigMap(cm)
 			s.ConfigMaps = append(s.ConfigMaps, *cm)
 		case apierrors.IsNotFound(err):
 			// Absent is a fact the analyzers read, not a skip.
@@ -176,8 +167,8 @@ type collector struct {
 	pageSize int64
 }
 
-// listInto pages through one resource into dst, slimming each object and
-// recording a skip on error.
+// listInto pages through one resource into dst, slimming and compacting each
+// object as a bundle's are when read, and recording a skip on error.
 func listInto[T any](c *collector, resource string, dst *[]T, slim func(*T), page func(metav1.ListOptions) ([]T, string, error)) {
 	if c.ctx.Err() != nil {
 		return
@@ -186,6 +177,7 @@ func listInto[T any](c *collector, resource string, dst *[]T, slim func(*T), pag
 		return
 	}
 	total := 0
+	cp := newCompactor()
 	lo := metav1.ListOptions{Limit: c.pageSize}
 	for {
 		got, cont, err := page(lo)
@@ -195,6 +187,7 @@ func listInto[T any](c *collector, resource string, dst *[]T, slim func(*T), pag
 		}
 		for i := range got {
 			slim(&got[i])
+			cp.compact(&got[i])
 		}
 		*dst = append(*dst, got...)
 		total += len(got)
