@@ -352,6 +352,106 @@ func TestDNSNetworkPolicyBlocksNodeLocalDNS(t *testing.T) {
 	}
 }
 
+// TestDNSNetworkPolicyNamespaceLabels: a policy selects kube-system by a
+// label of its own. Live, the collected namespace labels match it: the
+// evidence says the rule allows the CoreDNS pods, NodeLocal DNS being why it
+// still blocks, with no assumption. From a bundle without namespaces the
+// label cannot be matched and the evidence does not claim it (the unit
+// cases in internal/analyze/dns cover the warning this gives without
+// NodeLocal DNS).
+func TestDNSNetworkPolicyNamespaceLabels(t *testing.T) {
+	l := requireLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ns := uniqueName("e2e-dns-nslabel-")
+	label := "e2e.netdoctor.io/" + ns
+	patch := func(value any) {
+		t.Helper()
+		b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]any{label: value}}})
+		if _, err := l.Client().CoreV1().Namespaces().Patch(context.Background(), metav1.NamespaceSystem, "application/merge-patch+json", b, metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	patch("dns")
+	t.Cleanup(func() { patch(nil) })
+	if _, err := l.Client().CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = l.Client().CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+	})
+	createPod(t, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns, Labels: map[string]string{"app": "web"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "ndlab/web:1"}}},
+	})
+	udp, tcp := corev1.ProtocolUDP, corev1.ProtocolTCP
+	port := intstr.FromInt32(53)
+	np := &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "dns-by-team-label", Namespace: ns},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+			Egress: []networkingv1.NetworkPolicyEgressRule{{
+				To: []networkingv1.NetworkPolicyPeer{{
+					NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{label: "dns"}},
+					PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}},
+				}},
+				Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &port}, {Protocol: &tcp, Port: &port}},
+			}},
+		},
+	}
+	if _, err := l.Client().NetworkingV1().NetworkPolicies(ns).Create(ctx, np, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	theFinding := func(args ...string) finding.Finding {
+		t.Helper()
+		res := runNetdoctor(t, 2*time.Minute, append([]string{"diagnose", "-o", "json", "--fail-on", "none"}, args...)...)
+		if res.ExitCode != 0 {
+			t.Fatalf("diagnose %v: exit %d: %s", args, res.ExitCode, res.Stderr)
+		}
+		var rep finding.Report
+		if err := json.Unmarshal([]byte(res.Stdout), &rep); err != nil {
+			t.Fatalf("diagnose output is not JSON: %v\n%s", err, res.Stdout)
+		}
+		var got []finding.Finding
+		for _, f := range dnsFindings(rep.Findings, "DNS004") {
+			if hasSubject(f, "NetworkPolicy", ns, np.Name) {
+				got = append(got, f)
+			}
+		}
+		if len(got) != 1 {
+			t.Fatalf("diagnose %v: DNS004 for %s: got %d findings, want 1", args, ns, len(got))
+		}
+		return got[0]
+	}
+
+	live := theFinding()
+	ev := strings.Join(live.Evidence, "\n")
+	if !strings.Contains(ev, np.Name+" allows the CoreDNS pods by selector") {
+		t.Errorf("live: the namespace label was not matched; evidence:\n%s", ev)
+	}
+	if strings.Contains(ev, "assumption:") || live.Severity != finding.Critical {
+		t.Errorf("live: %s with assumptions, though the namespaces were collected:\n%s", live.Severity, ev)
+	}
+
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	if res := runNetdoctor(t, 2*time.Minute, "collect", "-o", bundle); res.ExitCode != 0 {
+		t.Fatalf("collect: exit %d: %s", res.ExitCode, res.Stderr)
+	}
+	if err := os.Remove(filepath.Join(bundle, "resources", "namespaces.jsonl")); err != nil {
+		t.Fatalf("the bundle has no namespaces: %v", err)
+	}
+	// NodeLocal DNS blocks whatever the labels say, so the finding stays
+	// critical; only the selector can no longer be said to match.
+	old := theFinding("--bundle", bundle)
+	ev = strings.Join(old.Evidence, "\n")
+	if strings.Contains(ev, "allows the CoreDNS pods by selector") || old.Severity != finding.Critical {
+		t.Errorf("bundle without namespaces: %s, and claims the label matched:\n%s", old.Severity, ev)
+	}
+}
+
 // BenchmarkDNSProbeVersusDNSPerf compares the probe engine's query rate with
 // dnsperf's, both inside the same lab pod and against the same CoreDNS pod,
 // in the same run. The engine records every query's latency in its

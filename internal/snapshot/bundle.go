@@ -36,6 +36,7 @@ type resource struct {
 // slimmed as it is read, as when it is collected.
 var resources = []resource{
 	resourceOf("nodes", func(s *Snapshot) *[]corev1.Node { return &s.Nodes }, slimNode),
+	resourceOf("namespaces", func(s *Snapshot) *[]corev1.Namespace { return &s.Namespaces }, slimNamespace),
 	resourceOf("pods", func(s *Snapshot) *[]corev1.Pod { return &s.Pods }, slimPod),
 	resourceOf("services", func(s *Snapshot) *[]corev1.Service { return &s.Services }, slimService),
 	resourceOf("endpointslices", func(s *Snapshot) *[]discoveryv1.EndpointSlice { return &s.EndpointSlices }, slimEndpointSlice),

@@ -75,6 +75,16 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 			}
 			return l.Items, l.Continue, nil
 		})
+	// Listed whole even for a namespace-limited collection: a
+	// NetworkPolicy's namespaceSelector may match any namespace.
+	listInto(&c, "namespaces", &s.Namespaces, slimNamespace,
+		func(lo metav1.ListOptions) ([]corev1.Namespace, string, error) {
+			l, err := client.CoreV1().Namespaces().List(ctx, lo)
+			if err != nil {
+				return nil, "", err
+			}
+			return l.Items, l.Continue, nil
+		})
 	for _, ns := range namespaces {
 		listInto(&c, "pods", &s.Pods, slimPod,
 			func(lo metav1.ListOptions) ([]corev1.Pod, string, error) {

@@ -99,7 +99,7 @@ func decodeStream[T any](file string, r io.Reader, hint int, slim func(*T)) ([]T
 	out := make([]T, 0, max(hint, 0))
 	lines := 0
 	var readErr error
-	failedAt := 0 // the line a read error cut
+	failedAt := 0        // the line a read error cut
 	carry := []byte(nil) // the start of a line the last chunk cut
 	for !failed.Load() {
 		buf := <-free

@@ -49,7 +49,7 @@ func richPod(i int) corev1.Pod {
 			},
 			ContainerStatuses: []corev1.ContainerStatus{{
 				Name: "web", Ready: true, RestartCount: 2,
-				State:     corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: t}},
+				State:                corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: t}},
 				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}},
 			}},
 		},

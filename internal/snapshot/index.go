@@ -13,6 +13,7 @@ import (
 // pods x services. Slices hold pointers into the snapshot's own slices.
 type Index struct {
 	nodes      map[string]*corev1.Node
+	namespaces map[string]*corev1.Namespace
 	podsByNS   map[string][]*corev1.Pod
 	podsByName map[string]*corev1.Pod
 	// labels maps namespace -> "key=value" -> pods carrying that label.
@@ -29,6 +30,7 @@ func key(ns, name string) string { return ns + "/" + name }
 func buildIndex(s *Snapshot) *Index {
 	ix := &Index{
 		nodes:      make(map[string]*corev1.Node, len(s.Nodes)),
+		namespaces: make(map[string]*corev1.Namespace, len(s.Namespaces)),
 		podsByNS:   map[string][]*corev1.Pod{},
 		podsByName: make(map[string]*corev1.Pod, len(s.Pods)),
 		labels:     map[string]map[string][]*corev1.Pod{},
@@ -40,6 +42,9 @@ func buildIndex(s *Snapshot) *Index {
 	}
 	for i := range s.Nodes {
 		ix.nodes[s.Nodes[i].Name] = &s.Nodes[i]
+	}
+	for i := range s.Namespaces {
+		ix.namespaces[s.Namespaces[i].Name] = &s.Namespaces[i]
 	}
 	for i := range s.Pods {
 		p := &s.Pods[i]
@@ -88,6 +93,24 @@ func buildIndex(s *Snapshot) *Index {
 
 // Node returns a node by name.
 func (ix *Index) Node(name string) *corev1.Node { return ix.nodes[name] }
+
+// NamespaceLabels returns a namespace's labels, and false when the namespace
+// was not collected (namespaces not listed, or the bundle predates them).
+func (ix *Index) NamespaceLabels(name string) (map[string]string, bool) {
+	ns, ok := ix.namespaces[name]
+	if !ok {
+		return nil, false
+	}
+	if _, ok := ns.Labels[corev1.LabelMetadataName]; ok {
+		return ns.Labels, true
+	}
+	// The API server sets it on every namespace; a hand-made bundle may not.
+	l := map[string]string{corev1.LabelMetadataName: name}
+	for k, v := range ns.Labels {
+		l[k] = v
+	}
+	return l, true
+}
 
 // Pod returns a pod by namespace and name.
 func (ix *Index) Pod(ns, name string) *corev1.Pod { return ix.podsByName[key(ns, name)] }

@@ -50,6 +50,7 @@ func slimPodSpec(spec *corev1.PodSpec) {
 	}
 }
 
+func slimNamespace(o *corev1.Namespace)               { slimMeta(&o.ObjectMeta) }
 func slimNode(o *corev1.Node)                         { slimMeta(&o.ObjectMeta) }
 func slimService(o *corev1.Service)                   { slimMeta(&o.ObjectMeta) }
 func slimEndpointSlice(o *discoveryv1.EndpointSlice)  { slimMeta(&o.ObjectMeta) }

@@ -24,7 +24,10 @@ type Snapshot struct {
 	// could not be collected.
 	Manifest Manifest
 
-	Nodes           []corev1.Node
+	Nodes []corev1.Node
+	// Namespaces are listed for their labels, which NetworkPolicy
+	// namespaceSelectors match.
+	Namespaces      []corev1.Namespace
 	Pods            []corev1.Pod
 	Services        []corev1.Service
 	EndpointSlices  []discoveryv1.EndpointSlice
@@ -57,6 +60,25 @@ func (s *Snapshot) Skipped(resource string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// SkipNodeData is the Manifest.Skipped resource for node data that could not
+// be collected from any node; a single node's is "nodes/<node>".
+const SkipNodeData = "node-data"
+
+// NoNodeDataReason says why per-node data is missing: not asked for, or
+// asked for and not collected, with the manifest's reasons.
+func (s *Snapshot) NoNodeDataReason() string {
+	var why []string
+	for _, sk := range s.Manifest.Skipped {
+		if sk.Resource == SkipNodeData || strings.HasPrefix(sk.Resource, "nodes/") {
+			why = append(why, sk.Resource+": "+sk.Reason)
+		}
+	}
+	if len(why) == 0 {
+		return "no per-node data in the snapshot (collect with --node-data)"
+	}
+	return "node data could not be collected: " + strings.Join(why, "; ")
 }
 
 // File returns an artifact by its bundle path.

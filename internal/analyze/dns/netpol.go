@@ -76,7 +76,7 @@ func Policies(s *snapshot.Snapshot) finding.Result {
 		namespaces = append(namespaces, ns)
 	}
 	sort.Strings(namespaces)
-	ev := netpol.Evaluator{}
+	ev := netpol.Evaluator{NamespaceLabels: ix.NamespaceLabels}
 	blocked := 0
 	for _, ns := range namespaces {
 		if ns == metav1.NamespaceSystem {
@@ -183,9 +183,12 @@ func Policies(s *snapshot.Snapshot) finding.Result {
 				}
 			}
 		}
+		var assumed []string
 		for u := range uncertain {
-			evidence = append(evidence, "assumption: "+u)
+			assumed = append(assumed, "assumption: "+u)
 		}
+		sort.Strings(assumed)
+		evidence = append(evidence, assumed...)
 		title := fmt.Sprintf("NetworkPolicy in %s blocks DNS", ns)
 		explanation := "Egress from these pods is restricted and no rule allows UDP and TCP 53 to the CoreDNS pods, so every lookup times out."
 		if nl.InUse {
@@ -201,6 +204,13 @@ func Policies(s *snapshot.Snapshot) finding.Result {
 			sev = finding.Warning
 			title = fmt.Sprintf("NetworkPolicy in %s allows DNS over UDP but not TCP", ns)
 			explanation = "UDP 53 is allowed, TCP 53 is not. Ordinary lookups work, but an answer too large for UDP comes back truncated and the client's retry over TCP is dropped, so exactly the large answers fail (and zone-transfer-like or DNSSEC-sized answers). DNS needs both protocols."
+		}
+		if len(uncertain) > 0 {
+			// The verdict rests on labels netdoctor could not read: say
+			// so, and do not call it critical.
+			sev = finding.Warning
+			title = strings.Replace(title, " blocks ", " may block ", 1)
+			explanation += " This verdict assumes namespace labels netdoctor could not read (see the assumptions): " + namespacesWhy(s) + "; check them with 'kubectl get namespace --show-labels'."
 		}
 		r.Add(finding.Finding{
 			Code: "DNS004", Severity: sev, Subjects: subjects,
@@ -219,6 +229,17 @@ func Policies(s *snapshot.Snapshot) finding.Result {
 		r.Check(check, finding.Failed, fmt.Sprintf("DNS blocked in %d namespace(s)", blocked))
 	}
 	return r
+}
+
+// namespacesWhy says why namespace labels are unknown.
+func namespacesWhy(s *snapshot.Snapshot) string {
+	if reason, skipped := s.Skipped("namespaces"); skipped {
+		return "namespaces could not be listed (" + reason + ")"
+	}
+	if len(s.Namespaces) == 0 {
+		return "the snapshot has no namespaces (collected by an older netdoctor)"
+	}
+	return "a namespace the rule may select is missing from the snapshot"
 }
 
 func policyNamespaces(s *snapshot.Snapshot) map[string]bool {

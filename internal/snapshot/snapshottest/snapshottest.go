@@ -24,7 +24,7 @@ var DefaultNow = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 var docSep = regexp.MustCompile(`(?m)^---\s*$`)
 var nowLine = regexp.MustCompile(`(?m)^# now: (\S+)\s*$`)
 
-// FromYAML parses multi-document YAML of Kubernetes objects (Node, Pod,
+// FromYAML parses multi-document YAML of Kubernetes objects (Node, Namespace, Pod,
 // Service, EndpointSlice, NetworkPolicy, Event, ConfigMap, DaemonSet,
 // Deployment) into a snapshot. name is used in errors.
 func FromYAML(name string, data []byte) (*snapshot.Snapshot, error) {
@@ -55,6 +55,8 @@ func FromYAML(name string, data []byte) (*snapshot.Snapshot, error) {
 			err = fmt.Errorf("no kind")
 		case "Node":
 			err = add(doc, &s.Nodes)
+		case "Namespace":
+			err = add(doc, &s.Namespaces)
 		case "Pod":
 			err = add(doc, &s.Pods)
 		case "Service":
