@@ -510,8 +510,23 @@ func TestAgentExplainsImagePullFailure(t *testing.T) {
 	}()
 	start := time.Now()
 	_, res := collectNodeData(t, "--node-selector", "netdoctor.io/e2e="+name, "--image", image, "--timeout", "40s")
+	took := time.Since(start)
+	// diagnose degrades instead: the node checks say why they were skipped.
+	diag := runND(t, 3*time.Minute, "diagnose", "--node-data", "-o", "json", "--fail-on", "none",
+		"--node-selector", "netdoctor.io/e2e="+name, "--image", image, "--timeout", "40s")
 	close(stop)
 	<-done
+	if diag.ExitCode != 0 || !strings.Contains(diag.Stderr, "warning: --node-data: no node answered") {
+		t.Errorf("diagnose --node-data with no node answering: exit %d, stderr %s; want 0 and a warning", diag.ExitCode, diag.Stderr)
+	} else {
+		var rep finding.Report
+		if err := json.Unmarshal([]byte(diag.Stdout), &rep); err != nil {
+			t.Fatalf("diagnose output is not JSON: %v", err)
+		}
+		if c, ok := checkStatus(rep, "node/conntrack"); !ok || c.Status != finding.Skipped || !strings.Contains(c.Reason, "ImagePull") {
+			t.Errorf("node/conntrack = %+v; want skipped, saying the image could not be pulled", c)
+		}
+	}
 	if res.ExitCode == 0 {
 		t.Fatalf("collect succeeded although the image cannot be pulled")
 	}
@@ -520,8 +535,8 @@ func TestAgentExplainsImagePullFailure(t *testing.T) {
 			t.Errorf("stderr does not mention %q: %s", want, res.Stderr)
 		}
 	}
-	t.Logf("answer after %s: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(res.Stderr))
-	if took := time.Since(start); took > 40*time.Second {
+	t.Logf("answer after %s: %s", took.Round(time.Millisecond), strings.TrimSpace(res.Stderr))
+	if took > 40*time.Second {
 		t.Errorf("took %s, want the answer within the 40s timeout", took)
 	}
 	// the pod on the fake node is gone too

@@ -49,6 +49,7 @@ live diagnose of the same cluster.`,
 }
 
 func (o *collectOptions) run(ctx context.Context, g *globals) error {
+	o.nodeData.required = true
 	snap, err := collectLive(ctx, g, collectExtras{nodeData: &o.nodeData, azure: &o.azure, probe: &o.probe})
 	if err != nil {
 		return err

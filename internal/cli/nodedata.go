@@ -17,7 +17,11 @@ import (
 // for collect and diagnose.
 type nodeDataOptions struct {
 	enabled bool
-	agent   agentOptions
+	// required makes no node answering an error (collect: a bundle is
+	// asked for to carry node data); otherwise it is a warning, and the
+	// checks that need node data say why they were skipped (diagnose).
+	required bool
+	agent    agentOptions
 }
 
 func (o *nodeDataOptions) addFlags(fs *pflag.FlagSet) {
@@ -39,7 +43,19 @@ func (o *nodeDataOptions) collect(ctx context.Context, g *globals, snap *snapsho
 		return err
 	}
 	defer r.Close(ctx)
-	return collectNodeData(ctx, r, snap)
+	if err := collectNodeData(ctx, r, snap); err != nil {
+		return err
+	}
+	if len(snap.NodesWithFiles()) > 0 {
+		return nil
+	}
+	if o.required {
+		return fmt.Errorf("--node-data: no node answered: %s", snap.NoNodeDataReason())
+	}
+	// The checks that need node data say why they were skipped; the rest of
+	// the diagnosis stands.
+	fmt.Fprintf(g.streams.ErrOut, "warning: --node-data: no node answered: %s\n", snap.NoNodeDataReason())
+	return nil
 }
 
 // collectNodeData runs the node-data request on every Linux node and stores
@@ -61,15 +77,12 @@ func collectNodeData(ctx context.Context, r *runner.Runner, snap *snapshot.Snaps
 		}
 	}
 	for _, err := range errs {
-		res := "nodes"
+		res := snapshot.SkipNodeData
 		var ne *runner.NodeError
 		if errors.As(err, &ne) {
 			res = "nodes/" + ne.Node
 		}
 		snap.Manifest.Skipped = append(snap.Manifest.Skipped, snapshot.Skip{Resource: res, Reason: err.Error()})
-	}
-	if len(resps) == 0 && len(errs) > 0 {
-		return fmt.Errorf("--node-data: no node answered: %w", errors.Join(errs...))
 	}
 	return ctx.Err()
 }

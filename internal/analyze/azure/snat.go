@@ -198,7 +198,7 @@ func (c *context) checkSNAT(r *finding.Result) {
 	if title == "" {
 		reason := summary
 		if !haveUsage {
-			r.Check(checkSNAT, finding.Skipped, "capacity: "+summary+"; usage not checked: no node connection data (collect with --node-data) and no load balancer SNAT metrics (az monitor metrics list)")
+			r.Check(checkSNAT, finding.Skipped, "capacity: "+summary+"; usage not checked: no node connection data ("+c.s.NoNodeDataReason()+") and no load balancer SNAT metrics (az monitor metrics list)")
 			return
 		}
 		if busiest := busiestNode(uses); busiest != "" {
@@ -467,7 +467,7 @@ func (c *context) checkNATSNAT(r *finding.Result) {
 	capa := azr.NATGatewayCapacity(max(ips, 1), ng.IdleTimeoutInMinutes)
 	summary := fmt.Sprintf("NAT gateway %s: %s x 64,512 = %s ports shared by the subnet's VMs, idle timeout %d min", ng.Name, plural(capa.IPs, "public IP", "public IPs"), thousands(capa.TotalPorts), capa.IdleTimeout)
 	if len(c.conns) == 0 {
-		r.Check(checkSNAT, finding.Skipped, "capacity: "+summary+"; usage not checked: no node connection data (collect with --node-data)")
+		r.Check(checkSNAT, finding.Skipped, "capacity: "+summary+"; usage not checked: no node connection data ("+c.s.NoNodeDataReason()+")")
 		return
 	}
 	agg := map[string]*destCount{}

@@ -49,7 +49,7 @@ func (a Analyzer) Analyze(s *snapshot.Snapshot) finding.Result {
 		skipReasons = append(skipReasons, "node "+sk.Name+": "+sk.Reason)
 	}
 	if len(nodes) == 0 {
-		reason := "no node iptables-save in the snapshot (collect with --node-data)"
+		reason := "no node iptables-save: " + s.NoNodeDataReason()
 		if len(skipped) > 0 {
 			reason = "no node can be traced: " + strings.Join(skipReasons, "; ")
 		}

@@ -28,7 +28,7 @@ func Conntrack(s *snapshot.Snapshot) finding.Result {
 	var res finding.Result
 	nodes := s.NodesWithFiles()
 	if len(nodes) == 0 {
-		res.Check(CheckConntrack, finding.Skipped, noNodeData)
+		res.Check(CheckConntrack, finding.Skipped, s.NoNodeDataReason())
 		return res
 	}
 	var bad, errs, ok []string

@@ -34,9 +34,6 @@ const (
 	MetricsResource = "metrics"
 )
 
-// noNodeData is the reason of checks that need --node-data.
-const noNodeData = "no per-node data in the snapshot (collect with --node-data)"
-
 func nodeSubject(name string) finding.Subject { return finding.Subject{Kind: "Node", Name: name} }
 
 // nodeIP returns a node's InternalIP (the first), or the zero Addr.

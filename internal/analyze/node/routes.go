@@ -258,7 +258,7 @@ func nodeRoutes(s *snapshot.Snapshot, nodes []kubenetNode, problems map[string][
 		if len(parseErrs) > 0 {
 			return strings.Join(parseErrs, "; "), finding.Error
 		}
-		return "no node route tables (collect with --node-data)", finding.Skipped
+		return "no node route tables: " + s.NoNodeDataReason(), finding.Skipped
 	}
 	// Does any node route another node's pod CIDR itself?
 	hostRouted := false
