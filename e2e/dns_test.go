@@ -265,11 +265,12 @@ func TestDNSLossOnOneCoreDNSPod(t *testing.T) {
 	}
 }
 
-func TestDNSNetworkPolicyBlocksNodeLocalDNS(t *testing.T) {
-	l := requireLab(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+// webNamespace creates namespace ns, deleted after the test, with one pod,
+// web (app=web).
+func webNamespace(t *testing.T, l *lab.Lab, ns string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ns := uniqueName("e2e-dns-np-")
 	if _, err := l.Client().CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -282,23 +283,38 @@ func TestDNSNetworkPolicyBlocksNodeLocalDNS(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns, Labels: map[string]string{"app": "web"}},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "ndlab/web:1"}}},
 	})
+}
+
+// dnsOnlyToCoreDNS is a NetworkPolicy isolating every pod of ns for types
+// whose only egress rule allows UDP and TCP 53 to the CoreDNS pods
+// (k8s-app=kube-dns) in the namespaces nsLabels selects.
+func dnsOnlyToCoreDNS(ns, name string, nsLabels map[string]string, types ...networkingv1.PolicyType) *networkingv1.NetworkPolicy {
 	udp, tcp := corev1.ProtocolUDP, corev1.ProtocolTCP
 	port := intstr.FromInt32(53)
-	// Seed 001's trap: DNS allowed to the CoreDNS pods by selector only.
-	np := &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: "default-deny", Namespace: ns},
+	return &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{},
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
+			PolicyTypes: types,
 			Egress: []networkingv1.NetworkPolicyEgressRule{{
 				To: []networkingv1.NetworkPolicyPeer{{
-					NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "kube-system"}},
+					NamespaceSelector: &metav1.LabelSelector{MatchLabels: nsLabels},
 					PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}},
 				}},
 				Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &port}, {Protocol: &tcp, Port: &port}},
 			}},
 		},
 	}
+}
+
+func TestDNSNetworkPolicyBlocksNodeLocalDNS(t *testing.T) {
+	l := requireLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ns := uniqueName("e2e-dns-np-")
+	webNamespace(t, l, ns)
+	// Seed 001's trap: DNS allowed to the CoreDNS pods by selector only.
+	np := dnsOnlyToCoreDNS(ns, "default-deny", map[string]string{"kubernetes.io/metadata.name": "kube-system"}, networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress)
 	if _, err := l.Client().NetworkingV1().NetworkPolicies(ns).Create(ctx, np, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -374,34 +390,8 @@ func TestDNSNetworkPolicyNamespaceLabels(t *testing.T) {
 	}
 	patch("dns")
 	t.Cleanup(func() { patch(nil) })
-	if _, err := l.Client().CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_ = l.Client().CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
-	})
-	createPod(t, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns, Labels: map[string]string{"app": "web"}},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "ndlab/web:1"}}},
-	})
-	udp, tcp := corev1.ProtocolUDP, corev1.ProtocolTCP
-	port := intstr.FromInt32(53)
-	np := &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: "dns-by-team-label", Namespace: ns},
-		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{},
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
-			Egress: []networkingv1.NetworkPolicyEgressRule{{
-				To: []networkingv1.NetworkPolicyPeer{{
-					NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{label: "dns"}},
-					PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}},
-				}},
-				Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &port}, {Protocol: &tcp, Port: &port}},
-			}},
-		},
-	}
+	webNamespace(t, l, ns)
+	np := dnsOnlyToCoreDNS(ns, "dns-by-team-label", map[string]string{label: "dns"}, networkingv1.PolicyTypeEgress)
 	if _, err := l.Client().NetworkingV1().NetworkPolicies(ns).Create(ctx, np, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
