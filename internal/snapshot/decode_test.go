@@ -188,3 +188,31 @@ func TestDecodeStreamErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDecodeStream: whatever the bytes, decoding returns pods or an error
+// naming the file, never panics, and agrees on the count with a line split.
+func FuzzDecodeStream(f *testing.F) {
+	f.Add([]byte(`{"metadata":{"name":"a","labels":{"x":"y"}},"spec":{"containers":[{"name":"c","ports":[{"containerPort":80}]}]}}` + "\n"))
+	f.Add([]byte("\n\n{}\r\n{\"status\":{\"conditions\":[{\"type\":\"Ready\"}]}}"))
+	f.Add([]byte(`{"spec":{"containers":3}}`))
+	f.Add([]byte(`{"metadata":{"creationTimestamp":"yesterday"}}`))
+	f.Add([]byte(`{"spec":{"containers":[{"resources":{"limits":{"cpu":"1e1000"}}}]}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pods, err := decodeStream("pods.jsonl", bytes.NewReader(data), 2, slimPod)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "pods.jsonl") {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			return
+		}
+		n := 0
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			if len(bytes.TrimSpace(line)) > 0 {
+				n++
+			}
+		}
+		if len(pods) != n {
+			t.Fatalf("decoded %d pods from %d non-blank lines", len(pods), n)
+		}
+	})
+}
