@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/netdoctor/netdoctor/internal/runner"
 	"github.com/netdoctor/netdoctor/internal/version"
@@ -77,24 +76,11 @@ func (o *agentOptions) newRunner(g *globals) (*runner.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := kubeClient(g)
+	client, err := g.kubeClient()
 	if err != nil {
 		return nil, err
 	}
 	return runner.New(client, opts), nil
-}
-
-// kubeClient builds a clientset from the kubeconfig flags.
-func kubeClient(g *globals) (kubernetes.Interface, error) {
-	rc, err := g.config.ToRESTConfig()
-	if err != nil {
-		return nil, fmt.Errorf("load kubeconfig: %w", err)
-	}
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("build kubernetes client: %w", err)
-	}
-	return cs, nil
 }
 
 // parseToleration parses key, key=value, key:Effect, key=value:Effect, or

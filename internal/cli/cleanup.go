@@ -23,7 +23,7 @@ killed outright or lost the API server. Pods of a netdoctor run still in
 progress are removed too: use --dry-run to see what would go, and who made it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			client, err := kubeClient(g)
+			client, err := g.kubeClient()
 			if err != nil {
 				return err
 			}

@@ -453,7 +453,7 @@ func (o *probeCmdOptions) podRef(g *globals) (string, string, error) {
 }
 
 func lookupPodNode(ctx context.Context, g *globals, ns, name string) (string, error) {
-	client, err := kubeClient(g)
+	client, err := g.kubeClient()
 	if err != nil {
 		return "", err
 	}
