@@ -12,7 +12,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -29,7 +28,8 @@ const ManifestFile = "manifest.json"
 type resource struct {
 	Name   string
 	decode func(s *Snapshot, file string, r io.Reader, hint int) error
-	encode func(s *Snapshot, w io.Writer) (int, error)
+	encode func(s *Snapshot, w io.Writer) error
+	count  func(s *Snapshot) int
 }
 
 // resources is the table of Kubernetes resources a bundle holds. Each is
@@ -55,7 +55,8 @@ func resourceOf[T any](name string, field func(*Snapshot) *[]T, slim func(*T)) r
 			*field(s), err = decodeStream(file, r, hint, slim)
 			return err
 		},
-		encode: func(s *Snapshot, w io.Writer) (int, error) { return encodeLines(w, *field(s)) },
+		encode: func(s *Snapshot, w io.Writer) error { return encodeLines(w, *field(s)) },
+		count:  func(s *Snapshot) int { return len(*field(s)) },
 	}
 }
 
@@ -336,14 +337,14 @@ func checkSchema(schema string) error {
 	return fmt.Errorf("schema %q is newer than this netdoctor reads (%s, version v%s): upgrade netdoctor", schema, BundleSchema, ver)
 }
 
-func encodeLines[T any](w io.Writer, items []T) (int, error) {
+func encodeLines[T any](w io.Writer, items []T) error {
 	enc := json.NewEncoder(w)
 	for i := range items {
 		if err := enc.Encode(&items[i]); err != nil {
-			return i, err
+			return fmt.Errorf("object %d: %w", i+1, err)
 		}
 	}
-	return len(items), nil
+	return nil
 }
 
 // jsonErrorLine returns the 1-based line of a JSON syntax error, or 0.
@@ -357,91 +358,4 @@ func jsonErrorLine(data []byte, err error) int {
 		return bytes.Count(data[:min(int(te.Offset), len(data))], []byte("\n")) + 1
 	}
 	return 0
-}
-
-// BundleFiles returns the snapshot as bundle files keyed by path, and records
-// object counts in the manifest.
-func (s *Snapshot) BundleFiles() (map[string][]byte, error) {
-	out := map[string][]byte{}
-	if s.Manifest.Schema == "" {
-		s.Manifest.Schema = BundleSchema
-	}
-	s.Manifest.Counts = map[string]int{}
-	for _, r := range resources {
-		var buf bytes.Buffer
-		n, err := r.encode(s, &buf)
-		if err != nil {
-			return nil, fmt.Errorf("encoding %s: %w", r.Name, err)
-		}
-		s.Manifest.Counts[r.Name] = n
-		out[resourcePath(r.Name)] = buf.Bytes()
-	}
-	for name, b := range s.Files {
-		out[name] = b
-	}
-	mb, err := json.MarshalIndent(s.Manifest, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("encoding manifest: %w", err)
-	}
-	out[ManifestFile] = append(mb, '\n')
-	return out, nil
-}
-
-// Write writes the snapshot as a bundle: a .tar.gz when dest ends in
-// ".tar.gz" or ".tgz", a directory otherwise.
-func (s *Snapshot) Write(dest string) error {
-	files, err := s.BundleFiles()
-	if err != nil {
-		return err
-	}
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	if strings.HasSuffix(dest, ".tar.gz") || strings.HasSuffix(dest, ".tgz") {
-		return writeTarGz(dest, names, files)
-	}
-	for _, n := range names {
-		p := filepath.Join(dest, filepath.FromSlash(n))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return fmt.Errorf("writing bundle: %w", err)
-		}
-		if err := os.WriteFile(p, files[n], 0o644); err != nil {
-			return fmt.Errorf("writing bundle: %w", err)
-		}
-	}
-	return nil
-}
-
-func writeTarGz(dest string, names []string, files map[string][]byte) error {
-	f, err := os.Create(dest)
-	if err != nil {
-		return fmt.Errorf("writing bundle: %w", err)
-	}
-	zw := gzip.NewWriter(f)
-	tw := tar.NewWriter(zw)
-	for _, n := range names {
-		h := &tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg}
-		if err := tw.WriteHeader(h); err != nil {
-			f.Close()
-			return fmt.Errorf("writing bundle %s: %w", dest, err)
-		}
-		if _, err := tw.Write(files[n]); err != nil {
-			f.Close()
-			return fmt.Errorf("writing bundle %s: %w", dest, err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		f.Close()
-		return fmt.Errorf("writing bundle %s: %w", dest, err)
-	}
-	if err := zw.Close(); err != nil {
-		f.Close()
-		return fmt.Errorf("writing bundle %s: %w", dest, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing bundle %s: %w", dest, err)
-	}
-	return nil
 }

@@ -125,7 +125,11 @@ func TestReadTarWithTopDir(t *testing.T) {
 	f, _ := os.Create(p)
 	zw := gzip.NewWriter(f)
 	tw := tar.NewWriter(zw)
-	files, err := sample().BundleFiles()
+	dir := filepath.Join(t.TempDir(), "b")
+	if err := sample().Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	files, err := readFiles(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,4 +162,52 @@ func copyDir(t *testing.T, src string) string {
 		os.WriteFile(p, b, 0o644)
 	}
 	return dst
+}
+
+// TestWriteTarManifestFirst: a reader streaming the archive learns the
+// counts before the resources.
+func TestWriteTarManifestFirst(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "b.tar.gz")
+	if err := sample().Write(p); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	var names []string
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		names = append(names, h.Name)
+	}
+	if len(names) == 0 || names[0] != ManifestFile {
+		t.Errorf("entries %v; want %s first", names, ManifestFile)
+	}
+	left, _ := filepath.Glob(filepath.Join(filepath.Dir(p), ".netdoctor-bundle-*"))
+	if len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+func TestWriteFails(t *testing.T) {
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "file")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, dest := range []string{filepath.Join(blocker, "b.tar.gz"), filepath.Join(blocker, "dir")} {
+		err := sample().Write(dest)
+		if err == nil || !strings.Contains(err.Error(), "writing bundle") {
+			t.Errorf("Write(%s) = %v; want a writing bundle error", dest, err)
+		}
+	}
 }

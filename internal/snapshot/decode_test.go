@@ -59,7 +59,7 @@ func richPod(i int) corev1.Pod {
 func jsonLines(t testing.TB, pods []corev1.Pod) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if _, err := encodeLines(&buf, pods); err != nil {
+	if err := encodeLines(&buf, pods); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
