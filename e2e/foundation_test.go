@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -202,6 +203,24 @@ func TestFoundationLiveBundleAndHealthy(t *testing.T) {
 	live, _ := diagnoseReport(t, "-n", ns)
 	if got, want := keyFindings(fromBundle.Findings), keyFindings(live.Findings); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("bundle findings differ from live:\nbundle:\n%s\nlive:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// -o junit agrees with the findings and the exit status.
+	ju := runNetdoctor(t, 3*time.Minute, "diagnose", "--bundle", bundle, "-o", "junit")
+	var suites struct {
+		Failures int `xml:"failures,attr"`
+		Tests    int `xml:"tests,attr"`
+	}
+	if err := xml.Unmarshal([]byte(ju.Stdout), &suites); err != nil {
+		t.Errorf("diagnose -o junit: not XML: %v\n%s", err, ju.Stdout)
+	}
+	critical := 0
+	for _, f := range fromBundle.Findings {
+		if f.Severity == finding.Critical {
+			critical++
+		}
+	}
+	if ju.ExitCode != 1 || suites.Failures != critical || suites.Tests != len(fromBundle.Findings)+len(fromBundle.Checks) {
+		t.Errorf("diagnose -o junit: exit %d, %d failures of %d tests; want exit 1, the %d critical findings failing, one test per finding and check", ju.ExitCode, suites.Failures, suites.Tests, critical)
 	}
 	if out := os.Getenv("NETDOCTOR_EXAMPLE_OUT"); out != "" {
 		writeExample(t, ns, out)

@@ -102,6 +102,9 @@ func (o *diagnoseOptions) run(ctx context.Context, g *globals) error {
 	}
 	rep := analyze.Run(snap, analyze.All())
 	ro := report.Options{Color: useColor(g.streams.Out), Verbose: o.verbose}
+	if o.failOn != failNever {
+		ro.FailOn, _ = finding.ParseSeverity(o.failOn)
+	}
 	if err := report.Formats[o.output](g.streams.Out, rep, ro); err != nil {
 		return fmt.Errorf("writing the report: %w", err)
 	}

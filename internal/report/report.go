@@ -1,5 +1,5 @@
-// Package report renders a diagnosis (finding.Report) as text, JSON or
-// Markdown. Detection happens elsewhere; this package only formats.
+// Package report renders a diagnosis (finding.Report) as text, JSON,
+// Markdown or JUnit XML. Detection happens elsewhere; this package only formats.
 package report
 
 import (
@@ -18,6 +18,9 @@ type Options struct {
 	Color bool
 	// Verbose lists every check, not only those that did not pass.
 	Verbose bool
+	// FailOn is the severity from which a finding fails (JUnit); empty
+	// means none does.
+	FailOn finding.Severity
 }
 
 // Renderer writes a report in one format.
@@ -28,6 +31,7 @@ var Formats = map[string]Renderer{
 	"text":     Text,
 	"json":     JSON,
 	"markdown": Markdown,
+	"junit":    JUnit,
 }
 
 // FormatNames lists the -o values, sorted.
@@ -146,25 +150,8 @@ func Text(w io.Writer, r finding.Report, o Options) error {
 	}
 	tw.printf("%s\n", paint(o.Color, ansiBold+vc, v))
 	for _, f := range r.Findings {
-		tw.printf("\n%s %s %s\n", paint(o.Color, ansiBold+severityColor(f.Severity), strings.ToUpper(string(f.Severity))), paint(o.Color, ansiBold, f.Code), f.Title)
-		for _, s := range f.Subjects {
-			tw.printf("  subject: %s\n", s)
-		}
-		if len(f.Evidence) > 0 {
-			tw.printf("  evidence:\n")
-			for _, e := range f.Evidence {
-				tw.printf("    - %s\n", indentLines(e, "      "))
-			}
-		}
-		if f.Explanation != "" {
-			tw.printf("  why: %s\n", indentLines(f.Explanation, "    "))
-		}
-		if len(f.Remediation) > 0 {
-			tw.printf("  fix:\n")
-			for _, rm := range f.Remediation {
-				tw.printf("    %s %s\n", paint(o.Color, ansiDim, "$"), indentLines(rm, "      "))
-			}
-		}
+		tw.printf("\n")
+		writeFinding(tw, f, o.Color)
 	}
 	var notPassed []finding.Check
 	for _, c := range r.Checks {
@@ -183,6 +170,29 @@ func Text(w io.Writer, r finding.Report, o Options) error {
 		}
 	}
 	return tw.err
+}
+
+// writeFinding writes one finding as the text output shows it.
+func writeFinding(tw *errWriter, f finding.Finding, color bool) {
+	tw.printf("%s %s %s\n", paint(color, ansiBold+severityColor(f.Severity), strings.ToUpper(string(f.Severity))), paint(color, ansiBold, f.Code), f.Title)
+	for _, s := range f.Subjects {
+		tw.printf("  subject: %s\n", s)
+	}
+	if len(f.Evidence) > 0 {
+		tw.printf("  evidence:\n")
+		for _, e := range f.Evidence {
+			tw.printf("    - %s\n", indentLines(e, "      "))
+		}
+	}
+	if f.Explanation != "" {
+		tw.printf("  why: %s\n", indentLines(f.Explanation, "    "))
+	}
+	if len(f.Remediation) > 0 {
+		tw.printf("  fix:\n")
+		for _, rm := range f.Remediation {
+			tw.printf("    %s %s\n", paint(color, ansiDim, "$"), indentLines(rm, "      "))
+		}
+	}
 }
 
 // checkGroup is checks sharing a status and a reason, shown on one line.
