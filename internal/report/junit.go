@@ -14,14 +14,13 @@ import (
 // node, egress, azure), in the order the checks ran. In it each finding is
 // a test case named after its code and subjects: a failure when it is at or
 // above Options.FailOn (as it makes diagnose exit 1), a pass carrying its
-// text otherwise. Each check is a test case too: passed, skipped or error
-// with its reason. A failed check is shown by its findings; it is a failure
-// of its own only when its area has none.
+// text otherwise, so that the failures agree with the exit status. Each
+// check is a test case too: passed, skipped or error with its reason. A
+// failed check is shown by its findings (which may be in another area: a
+// kube-proxy REJECT is evidence of the Service finding that explains it), so
+// its own case only says so.
 func JUnit(w io.Writer, r finding.Report, o Options) error {
-	type area struct {
-		suite    junitSuite
-		findings int
-	}
+	type area struct{ suite junitSuite }
 	var (
 		areas []*area
 		byKey = map[string]*area{}
@@ -44,7 +43,6 @@ func JUnit(w io.Writer, r finding.Report, o Options) error {
 			name = e.Area
 		}
 		a := get(name)
-		a.findings++
 		tc := junitCase{Class: a.suite.Name, Name: findingName(f)}
 		text := findingText(f)
 		if o.FailOn != "" && f.Severity.Rank() >= o.FailOn.Rank() {
@@ -69,13 +67,7 @@ func JUnit(w io.Writer, r finding.Report, o Options) error {
 			tc.Error = res
 			a.suite.Errors++
 		case finding.Failed:
-			if a.findings > 0 {
-				tc.SystemOut = "failed: " + c.Reason + " (see the findings of this suite)"
-				break
-			}
-			res.Type = string(c.Status)
-			tc.Failure = res
-			a.suite.Failures++
+			tc.SystemOut = "failed: " + c.Reason + " (see the findings)"
 		}
 		a.suite.Cases = append(a.suite.Cases, tc)
 	}

@@ -13,7 +13,7 @@ func TestJUnit(t *testing.T) {
 	r := sampleReport()
 	r.Findings[0].Evidence = append(r.Findings[0].Evidence, `message with <angle> & "quotes"`)
 	r.Checks = append(r.Checks,
-		finding.Check{Name: "node/conntrack", Status: finding.Failed, Reason: "no finding explains this one"},
+		finding.Check{Name: "node/conntrack", Status: finding.Failed, Reason: "its finding was folded into another"},
 		finding.Check{Name: "node/routes", Status: finding.Error, Reason: "parse error"},
 	)
 	cases := []struct {
@@ -21,9 +21,9 @@ func TestJUnit(t *testing.T) {
 		failures, errors, skipped, tests int
 		failedCases                      []string
 	}{
-		{finding.Critical, 2, 1, 1, 7, []string{"DNS001 Service/kube-system/kube-dns", "check node/conntrack"}},
-		{finding.Info, 3, 1, 1, 7, []string{"DNS001 Service/kube-system/kube-dns", "DNS007", "check node/conntrack"}},
-		{"", 1, 1, 1, 7, []string{"check node/conntrack"}},
+		{finding.Critical, 1, 1, 1, 7, []string{"DNS001 Service/kube-system/kube-dns"}},
+		{finding.Info, 2, 1, 1, 7, []string{"DNS001 Service/kube-system/kube-dns", "DNS007"}},
+		{"", 0, 1, 1, 7, nil},
 	}
 	for _, c := range cases {
 		t.Run("fail on "+string(c.failOn), func(t *testing.T) {
@@ -64,8 +64,8 @@ func TestJUnit(t *testing.T) {
 	}
 }
 
-// TestJUnitFailedCheckShownByItsFindings: dns/kube-dns failed and DNS001 is
-// in its area, so the check itself passes with a pointer to the findings.
+// TestJUnitFailedCheckShownByItsFindings: dns/kube-dns failed; DNS001 is
+// the failure, the check's own case points at the findings.
 func TestJUnitFailedCheckShownByItsFindings(t *testing.T) {
 	var buf bytes.Buffer
 	if err := JUnit(&buf, sampleReport(), Options{FailOn: finding.Critical}); err != nil {
