@@ -177,8 +177,13 @@ func Policies(s *snapshot.Snapshot) finding.Result {
 			if corePeer != nil && len(podNames) > 0 {
 				if p := ix.Pod(ns, podNames[0]); p != nil {
 					v, err := ev.Evaluate(policies, netpol.Egress, netpol.PodFrom(p), *corePeer, corev1.ProtocolUDP, 53)
-					if err == nil && v.Allowed && v.Isolated {
+					switch {
+					case err == nil && v.Allowed && v.Isolated:
 						evidence = append(evidence, fmt.Sprintf("%s allow%s the CoreDNS pods by selector: enough without NodeLocal DNS, never matched with it", strings.Join(v.AllowedBy, ", "), map[bool]string{true: "s", false: ""}[len(v.AllowedBy) == 1]))
+					case err == nil && len(v.Uncertain) > 0:
+						// Whether a rule selects the CoreDNS pods depends on
+						// labels not collected; NodeLocal DNS blocks either way.
+						evidence = append(evidence, "whether a rule allows the CoreDNS pods by selector is unknown ("+strings.Join(v.Uncertain, "; ")+"); with NodeLocal DNS it would not match either way")
 					}
 				}
 			}
