@@ -372,9 +372,8 @@ func TestDNSNetworkPolicyBlocksNodeLocalDNS(t *testing.T) {
 // label of its own. Live, the collected namespace labels match it: the
 // evidence says the rule allows the CoreDNS pods, NodeLocal DNS being why it
 // still blocks, with no assumption. From a bundle without namespaces the
-// label cannot be matched and the evidence does not claim it (the unit
-// cases in internal/analyze/dns cover the warning this gives without
-// NodeLocal DNS).
+// label cannot be matched and the evidence says so (the unit cases in
+// internal/analyze/dns cover the warning this gives without NodeLocal DNS).
 func TestDNSNetworkPolicyNamespaceLabels(t *testing.T) {
 	l := requireLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
