@@ -3,6 +3,8 @@ package snapshot
 import (
 	"context"
 	"fmt"
+	"sort"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -30,8 +32,9 @@ type CollectOptions struct {
 	Cluster string
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
-	// Progress, when set, is told after each resource is listed.
-	Progress func(resource string, count int)
+	// Progress, when set, is told the count of a resource listed so far
+	// after each page, and when it is done. Calls never overlap.
+	Progress func(resource string, count int, done bool)
 	// PageSize is the list page size; 500 when zero.
 	PageSize int64
 }
@@ -67,148 +70,199 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 	if c.pageSize == 0 {
 		c.pageSize = 500
 	}
-	listInto(&c, "nodes", &s.Nodes, slimNode,
-		func(lo metav1.ListOptions) ([]corev1.Node, string, error) {
+	all, kubeSystem := []string{metav1.NamespaceAll}, []string{metav1.NamespaceSystem}
+	// Each resource is listed by a goroutine of its own, a few at a time:
+	// on a large cluster the API server's latency, not the client, bounds
+	// a list, so the pods, events and EndpointSlices overlap. The largest
+	// start first.
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, maxConcurrentLists)
+	run := func(list func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			list()
+		}()
+	}
+	run(func() {
+		listInto(&c, "pods", namespaces, &s.Pods, slimPod, func(ns string, lo metav1.ListOptions) ([]corev1.Pod, string, error) {
+			l, err := client.CoreV1().Pods(ns).List(ctx, lo)
+			if err != nil {
+				return nil, "", err
+			}
+			return l.Items, l.Continue, nil
+		})
+	})
+	run(func() {
+		listInto(&c, "events", namespaces, &s.Events, slimEvent, func(ns string, lo metav1.ListOptions) ([]corev1.Event, string, error) {
+			l, err := client.CoreV1().Events(ns).List(ctx, lo)
+			if err != nil {
+				return nil, "", err
+			}
+			return l.Items, l.Continue, nil
+		})
+	})
+	run(func() {
+		listInto(&c, "endpointslices", namespaces, &s.EndpointSlices, slimEndpointSlice, func(ns string, lo metav1.ListOptions) ([]discoveryv1.EndpointSlice, string, error) {
+			l, err := client.DiscoveryV1().EndpointSlices(ns).List(ctx, lo)
+			if err != nil {
+				return nil, "", err
+			}
+			return l.Items, l.Continue, nil
+		})
+	})
+	run(func() {
+		listInto(&c, "services", namespaces, &s.Services, slimService, func(ns string, lo metav1.ListOptions) ([]corev1.Service, string, error) {
+			l, err := client.CoreV1().Services(ns).List(ctx, lo)
+			if err != nil {
+				return nil, "", err
+			}
+			return l.Items, l.Continue, nil
+		})
+	})
+	run(func() {
+		listInto(&c, "nodes", all, &s.Nodes, slimNode, func(_ string, lo metav1.ListOptions) ([]corev1.Node, string, error) {
 			l, err := client.CoreV1().Nodes().List(ctx, lo)
 			if err != nil {
 				return nil, "", err
 			}
 			return l.Items, l.Continue, nil
 		})
+	})
+	run(func() {
+		listInto(&c, "networkpolicies", namespaces, &s.NetworkPolicies, slimNetworkPolicy, func(ns string, lo metav1.ListOptions) ([]networkingv1.NetworkPolicy, string, error) {
+			l, err := client.NetworkingV1().NetworkPolicies(ns).List(ctx, lo)
+			if err != nil {
+				return nil, "", err
+			}
+			return l.Items, l.Continue, nil
+		})
+	})
 	// Listed whole even for a namespace-limited collection: a
 	// NetworkPolicy's namespaceSelector may match any namespace.
-	listInto(&c, "namespaces", &s.Namespaces, slimNamespace,
-		func(lo metav1.ListOptions) ([]corev1.Namespace, string, error) {
+	run(func() {
+		listInto(&c, "namespaces", all, &s.Namespaces, slimNamespace, func(_ string, lo metav1.ListOptions) ([]corev1.Namespace, string, error) {
 			l, err := client.CoreV1().Namespaces().List(ctx, lo)
 			if err != nil {
 				return nil, "", err
 			}
 			return l.Items, l.Continue, nil
 		})
-	for _, ns := range namespaces {
-		listInto(&c, "pods", &s.Pods, slimPod,
-			func(lo metav1.ListOptions) ([]corev1.Pod, string, error) {
-				l, err := client.CoreV1().Pods(ns).List(ctx, lo)
-				if err != nil {
-					return nil, "", err
-				}
-				return l.Items, l.Continue, nil
-			})
-		listInto(&c, "services", &s.Services, slimService,
-			func(lo metav1.ListOptions) ([]corev1.Service, string, error) {
-				l, err := client.CoreV1().Services(ns).List(ctx, lo)
-				if err != nil {
-					return nil, "", err
-				}
-				return l.Items, l.Continue, nil
-			})
-		listInto(&c, "endpointslices", &s.EndpointSlices, slimEndpointSlice,
-			func(lo metav1.ListOptions) ([]discoveryv1.EndpointSlice, string, error) {
-				l, err := client.DiscoveryV1().EndpointSlices(ns).List(ctx, lo)
-				if err != nil {
-					return nil, "", err
-				}
-				return l.Items, l.Continue, nil
-			})
-		listInto(&c, "networkpolicies", &s.NetworkPolicies, slimNetworkPolicy,
-			func(lo metav1.ListOptions) ([]networkingv1.NetworkPolicy, string, error) {
-				l, err := client.NetworkingV1().NetworkPolicies(ns).List(ctx, lo)
-				if err != nil {
-					return nil, "", err
-				}
-				return l.Items, l.Continue, nil
-			})
-		listInto(&c, "events", &s.Events, slimEvent,
-			func(lo metav1.ListOptions) ([]corev1.Event, string, error) {
-				l, err := client.CoreV1().Events(ns).List(ctx, lo)
-				if err != nil {
-					return nil, "", err
-				}
-				return l.Items, l.Continue, nil
-			})
-	}
-	listInto(&c, "daemonsets", &s.DaemonSets, slimDaemonSet,
-		func(lo metav1.ListOptions) ([]appsv1.DaemonSet, string, error) {
-			l, err := client.AppsV1().DaemonSets(metav1.NamespaceSystem).List(ctx, lo)
+	})
+	run(func() {
+		listInto(&c, "daemonsets", kubeSystem, &s.DaemonSets, slimDaemonSet, func(ns string, lo metav1.ListOptions) ([]appsv1.DaemonSet, string, error) {
+			l, err := client.AppsV1().DaemonSets(ns).List(ctx, lo)
 			if err != nil {
 				return nil, "", err
 			}
 			return l.Items, l.Continue, nil
 		})
-	listInto(&c, "deployments", &s.Deployments, slimDeployment,
-		func(lo metav1.ListOptions) ([]appsv1.Deployment, string, error) {
-			l, err := client.AppsV1().Deployments(metav1.NamespaceSystem).List(ctx, lo)
+	})
+	run(func() {
+		listInto(&c, "deployments", kubeSystem, &s.Deployments, slimDeployment, func(ns string, lo metav1.ListOptions) ([]appsv1.Deployment, string, error) {
+			l, err := client.AppsV1().Deployments(ns).List(ctx, lo)
 			if err != nil {
 				return nil, "", err
 			}
 			return l.Items, l.Continue, nil
 		})
-	var cmForbidden []string
-	for _, name := range KubeSystemConfigMaps {
-		cm, err := client.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(ctx, name, metav1.GetOptions{})
-		switch {
-		case err == nil:
-			slimConfigMap(cm)
-			s.ConfigMaps = append(s.ConfigMaps, *cm)
-		case apierrors.IsNotFound(err):
-			// Absent is a fact the analyzers read, not a skip.
-		case ctx.Err() != nil:
-			return nil, fmt.Errorf("collecting configmaps: %w", ctx.Err())
-		default:
-			cmForbidden = append(cmForbidden, fmt.Sprintf("kube-system/%s: %s", name, reason(err)))
-		}
-	}
-	if len(cmForbidden) > 0 {
-		s.Manifest.Skipped = append(s.Manifest.Skipped, Skip{Resource: "configmaps", Reason: joinReasons(cmForbidden)})
-	}
-	if opts.Progress != nil {
-		opts.Progress("configmaps", len(s.ConfigMaps))
-	}
+	})
+	run(func() { c.configMaps(client) })
+	wg.Wait()
+	sort.Slice(s.Manifest.Skipped, func(i, j int) bool { return s.Manifest.Skipped[i].Resource < s.Manifest.Skipped[j].Resource })
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("collecting: %w", ctx.Err())
 	}
 	return s, nil
 }
 
+// maxConcurrentLists is how many resources are listed at once.
+var maxConcurrentLists = 4
+
 type collector struct {
 	ctx      context.Context
 	s        *Snapshot
 	opts     CollectOptions
 	pageSize int64
+	mu       sync.Mutex // guards s.Manifest.Skipped and opts.Progress calls
 }
 
-// listInto pages through one resource into dst, slimming and compacting each
-// object as a bundle's are when read, and recording a skip on error.
-func listInto[T any](c *collector, resource string, dst *[]T, slim func(*T), page func(metav1.ListOptions) ([]T, string, error)) {
-	if c.ctx.Err() != nil {
+func (c *collector) skip(resource, why string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.s.Manifest.Skipped = append(c.s.Manifest.Skipped, Skip{Resource: resource, Reason: why})
+}
+
+func (c *collector) progress(resource string, n int, done bool) {
+	if c.opts.Progress == nil {
 		return
 	}
-	if _, skipped := c.s.Skipped(resource); skipped {
-		return
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.opts.Progress(resource, n, done)
+}
+
+// configMaps gets the kube-system ConfigMaps netdoctor reads, by name.
+func (c *collector) configMaps(client kubernetes.Interface) {
+	var (
+		cms       []corev1.ConfigMap
+		forbidden []string
+	)
+	for _, name := range KubeSystemConfigMaps {
+		cm, err := client.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(c.ctx, name, metav1.GetOptions{})
+		switch {
+		case err == nil:
+			slimConfigMap(cm)
+			cms = append(cms, *cm)
+		case apierrors.IsNotFound(err):
+			// Absent is a fact the analyzers read, not a skip.
+		case c.ctx.Err() != nil:
+			return
+		default:
+			forbidden = append(forbidden, fmt.Sprintf("kube-system/%s: %s", name, reason(err)))
+		}
 	}
+	c.s.ConfigMaps = cms
+	if len(forbidden) > 0 {
+		c.skip("configmaps", joinReasons(forbidden))
+	}
+	c.progress("configmaps", len(cms), true)
+}
+
+// listInto pages through one resource in each of namespaces ("" for all, or
+// a cluster-scoped resource) into dst, slimming and compacting each object
+// as a bundle's are when read, and telling progress page by page. An error
+// records the resource as skipped and ends its listing.
+func listInto[T any](c *collector, resource string, namespaces []string, dst *[]T, slim func(*T), page func(ns string, lo metav1.ListOptions) ([]T, string, error)) {
 	total := 0
 	cp := newCompactor()
-	lo := metav1.ListOptions{Limit: c.pageSize}
-	for {
-		got, cont, err := page(lo)
-		if err != nil {
-			c.s.Manifest.Skipped = append(c.s.Manifest.Skipped, Skip{Resource: resource, Reason: reason(err)})
-			return
+	for _, ns := range namespaces {
+		lo := metav1.ListOptions{Limit: c.pageSize}
+		for {
+			if c.ctx.Err() != nil {
+				return
+			}
+			got, cont, err := page(ns, lo)
+			if err != nil {
+				c.skip(resource, reason(err))
+				return
+			}
+			for i := range got {
+				slim(&got[i])
+				cp.compact(&got[i])
+			}
+			*dst = append(*dst, got...)
+			total += len(got)
+			if cont == "" {
+				break
+			}
+			c.progress(resource, total, false)
+			lo.Continue = cont
 		}
-		for i := range got {
-			slim(&got[i])
-			cp.compact(&got[i])
-		}
-		*dst = append(*dst, got...)
-		total += len(got)
-		if cont == "" {
-			break
-		}
-		lo.Continue = cont
 	}
-	if c.opts.Progress != nil {
-		c.opts.Progress(resource, total)
-	}
+	c.progress(resource, total, true)
 }
 
 // reason turns an API error into a skip reason a user can act on.
