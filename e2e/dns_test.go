@@ -436,7 +436,7 @@ func TestDNSNetworkPolicyNamespaceLabels(t *testing.T) {
 	// critical; only the selector can no longer be said to match.
 	old := theFinding("--bundle", bundle)
 	ev = strings.Join(old.Evidence, "\n")
-	if strings.Contains(ev, "allows the CoreDNS pods by selector") || old.Severity != finding.Critical ||
+	if strings.Contains(ev, np.Name+" allows the CoreDNS pods by selector") || old.Severity != finding.Critical ||
 		!strings.Contains(ev, "whether a rule allows the CoreDNS pods by selector is unknown (namespace kube-system's labels are unknown") {
 		t.Errorf("bundle without namespaces: %s; want critical, saying the selector could not be matched:\n%s", old.Severity, ev)
 	}
