@@ -86,88 +86,58 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 			list()
 		}()
 	}
+	core, disc, netw, apps := client.CoreV1(), client.DiscoveryV1(), client.NetworkingV1(), client.AppsV1()
 	run(func() {
-		listInto(&c, "pods", namespaces, &s.Pods, slimPod, func(ns string, lo metav1.ListOptions) ([]corev1.Pod, string, error) {
-			l, err := client.CoreV1().Pods(ns).List(ctx, lo)
-			if err != nil {
-				return nil, "", err
-			}
-			return l.Items, l.Continue, nil
-		})
+		listInto(&c, "pods", namespaces, &s.Pods, slimPod, pages(func(ns string, lo metav1.ListOptions) (*corev1.PodList, error) { return core.Pods(ns).List(ctx, lo) },
+			func(l *corev1.PodList) []corev1.Pod { return l.Items }))
 	})
 	run(func() {
-		listInto(&c, "events", namespaces, &s.Events, slimEvent, func(ns string, lo metav1.ListOptions) ([]corev1.Event, string, error) {
-			l, err := client.CoreV1().Events(ns).List(ctx, lo)
-			if err != nil {
-				return nil, "", err
-			}
-			return l.Items, l.Continue, nil
-		})
+		listInto(&c, "events", namespaces, &s.Events, slimEvent, pages(func(ns string, lo metav1.ListOptions) (*corev1.EventList, error) {
+			return core.Events(ns).List(ctx, lo)
+		},
+			func(l *corev1.EventList) []corev1.Event { return l.Items }))
 	})
 	run(func() {
-		listInto(&c, "endpointslices", namespaces, &s.EndpointSlices, slimEndpointSlice, func(ns string, lo metav1.ListOptions) ([]discoveryv1.EndpointSlice, string, error) {
-			l, err := client.DiscoveryV1().EndpointSlices(ns).List(ctx, lo)
-			if err != nil {
-				return nil, "", err
-			}
-			return l.Items, l.Continue, nil
-		})
+		listInto(&c, "endpointslices", namespaces, &s.EndpointSlices, slimEndpointSlice, pages(func(ns string, lo metav1.ListOptions) (*discoveryv1.EndpointSliceList, error) {
+			return disc.EndpointSlices(ns).List(ctx, lo)
+		},
+			func(l *discoveryv1.EndpointSliceList) []discoveryv1.EndpointSlice { return l.Items }))
 	})
 	run(func() {
-		listInto(&c, "services", namespaces, &s.Services, slimService, func(ns string, lo metav1.ListOptions) ([]corev1.Service, string, error) {
-			l, err := client.CoreV1().Services(ns).List(ctx, lo)
-			if err != nil {
-				return nil, "", err
-			}
-			return l.Items, l.Continue, nil
-		})
+		listInto(&c, "services", namespaces, &s.Services, slimService, pages(func(ns string, lo metav1.ListOptions) (*corev1.ServiceList, error) {
+			return core.Services(ns).List(ctx, lo)
+		},
+			func(l *corev1.ServiceList) []corev1.Service { return l.Items }))
 	})
 	run(func() {
-		listInto(&c, "nodes", all, &s.Nodes, slimNode, func(_ string, lo metav1.ListOptions) ([]corev1.Node, string, error) {
-			l, err := client.CoreV1().Nodes().List(ctx, lo)
-			if err != nil {
-				return nil, "", err
-			}
-			return l.Items, l.Continue, nil
-		})
+		listInto(&c, "nodes", all, &s.Nodes, slimNode, pages(func(_ string, lo metav1.ListOptions) (*corev1.NodeList, error) { return core.Nodes().List(ctx, lo) },
+			func(l *corev1.NodeList) []corev1.Node { return l.Items }))
 	})
 	run(func() {
-		listInto(&c, "networkpolicies", namespaces, &s.NetworkPolicies, slimNetworkPolicy, func(ns string, lo metav1.ListOptions) ([]networkingv1.NetworkPolicy, string, error) {
-			l, err := client.NetworkingV1().NetworkPolicies(ns).List(ctx, lo)
-			if err != nil {
-				return nil, "", err
-			}
-			return l.Items, l.Continue, nil
-		})
+		listInto(&c, "networkpolicies", namespaces, &s.NetworkPolicies, slimNetworkPolicy, pages(func(ns string, lo metav1.ListOptions) (*networkingv1.NetworkPolicyList, error) {
+			return netw.NetworkPolicies(ns).List(ctx, lo)
+		},
+			func(l *networkingv1.NetworkPolicyList) []networkingv1.NetworkPolicy { return l.Items }))
 	})
 	// Listed whole even for a namespace-limited collection: a
 	// NetworkPolicy's namespaceSelector may match any namespace.
 	run(func() {
-		listInto(&c, "namespaces", all, &s.Namespaces, slimNamespace, func(_ string, lo metav1.ListOptions) ([]corev1.Namespace, string, error) {
-			l, err := client.CoreV1().Namespaces().List(ctx, lo)
-			if err != nil {
-				return nil, "", err
-			}
-			return l.Items, l.Continue, nil
-		})
+		listInto(&c, "namespaces", all, &s.Namespaces, slimNamespace, pages(func(_ string, lo metav1.ListOptions) (*corev1.NamespaceList, error) {
+			return core.Namespaces().List(ctx, lo)
+		},
+			func(l *corev1.NamespaceList) []corev1.Namespace { return l.Items }))
 	})
 	run(func() {
-		listInto(&c, "daemonsets", kubeSystem, &s.DaemonSets, slimDaemonSet, func(ns string, lo metav1.ListOptions) ([]appsv1.DaemonSet, string, error) {
-			l, err := client.AppsV1().DaemonSets(ns).List(ctx, lo)
-			if err != nil {
-				return nil, "", err
-			}
-			return l.Items, l.Continue, nil
-		})
+		listInto(&c, "daemonsets", kubeSystem, &s.DaemonSets, slimDaemonSet, pages(func(ns string, lo metav1.ListOptions) (*appsv1.DaemonSetList, error) {
+			return apps.DaemonSets(ns).List(ctx, lo)
+		},
+			func(l *appsv1.DaemonSetList) []appsv1.DaemonSet { return l.Items }))
 	})
 	run(func() {
-		listInto(&c, "deployments", kubeSystem, &s.Deployments, slimDeployment, func(ns string, lo metav1.ListOptions) ([]appsv1.Deployment, string, error) {
-			l, err := client.AppsV1().Deployments(ns).List(ctx, lo)
-			if err != nil {
-				return nil, "", err
-			}
-			return l.Items, l.Continue, nil
-		})
+		listInto(&c, "deployments", kubeSystem, &s.Deployments, slimDeployment, pages(func(ns string, lo metav1.ListOptions) (*appsv1.DeploymentList, error) {
+			return apps.Deployments(ns).List(ctx, lo)
+		},
+			func(l *appsv1.DeploymentList) []appsv1.Deployment { return l.Items }))
 	})
 	run(func() { c.configMaps(client) })
 	wg.Wait()
@@ -230,6 +200,18 @@ func (c *collector) configMaps(client kubernetes.Interface) {
 		c.skip("configmaps", joinReasons(forbidden))
 	}
 	c.progress("configmaps", len(cms), true)
+}
+
+// pages adapts a typed client's List to listInto: the page's items and
+// its continue token.
+func pages[L interface{ GetContinue() string }, T any](list func(ns string, lo metav1.ListOptions) (L, error), items func(L) []T) func(string, metav1.ListOptions) ([]T, string, error) {
+	return func(ns string, lo metav1.ListOptions) ([]T, string, error) {
+		l, err := list(ns, lo)
+		if err != nil {
+			return nil, "", err
+		}
+		return items(l), l.GetContinue(), nil
+	}
 }
 
 // listInto pages through one resource in each of namespaces ("" for all, or
