@@ -88,56 +88,42 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 	}
 	core, disc, netw, apps := client.CoreV1(), client.DiscoveryV1(), client.NetworkingV1(), client.AppsV1()
 	run(func() {
-		listInto(&c, "pods", namespaces, &s.Pods, slimPod, pages(func(ns string, lo metav1.ListOptions) (*corev1.PodList, error) { return core.Pods(ns).List(ctx, lo) },
-			func(l *corev1.PodList) []corev1.Pod { return l.Items }))
+		list := func(ns string, lo metav1.ListOptions) (*corev1.PodList, error) { return core.Pods(ns).List(ctx, lo) }
+		listInto(&c, "pods", namespaces, &s.Pods, slimPod, pages(list, func(l *corev1.PodList) []corev1.Pod { return l.Items }))
 	})
 	run(func() {
-		listInto(&c, "events", namespaces, &s.Events, slimEvent, pages(func(ns string, lo metav1.ListOptions) (*corev1.EventList, error) {
-			return core.Events(ns).List(ctx, lo)
-		},
-			func(l *corev1.EventList) []corev1.Event { return l.Items }))
+		list := func(ns string, lo metav1.ListOptions) (*corev1.EventList, error) { return core.Events(ns).List(ctx, lo) }
+		listInto(&c, "events", namespaces, &s.Events, slimEvent, pages(list, func(l *corev1.EventList) []corev1.Event { return l.Items }))
 	})
 	run(func() {
-		listInto(&c, "endpointslices", namespaces, &s.EndpointSlices, slimEndpointSlice, pages(func(ns string, lo metav1.ListOptions) (*discoveryv1.EndpointSliceList, error) {
-			return disc.EndpointSlices(ns).List(ctx, lo)
-		},
-			func(l *discoveryv1.EndpointSliceList) []discoveryv1.EndpointSlice { return l.Items }))
+		list := func(ns string, lo metav1.ListOptions) (*discoveryv1.EndpointSliceList, error) { return disc.EndpointSlices(ns).List(ctx, lo) }
+		listInto(&c, "endpointslices", namespaces, &s.EndpointSlices, slimEndpointSlice, pages(list, func(l *discoveryv1.EndpointSliceList) []discoveryv1.EndpointSlice { return l.Items }))
 	})
 	run(func() {
-		listInto(&c, "services", namespaces, &s.Services, slimService, pages(func(ns string, lo metav1.ListOptions) (*corev1.ServiceList, error) {
-			return core.Services(ns).List(ctx, lo)
-		},
-			func(l *corev1.ServiceList) []corev1.Service { return l.Items }))
+		list := func(ns string, lo metav1.ListOptions) (*corev1.ServiceList, error) { return core.Services(ns).List(ctx, lo) }
+		listInto(&c, "services", namespaces, &s.Services, slimService, pages(list, func(l *corev1.ServiceList) []corev1.Service { return l.Items }))
 	})
 	run(func() {
-		listInto(&c, "nodes", all, &s.Nodes, slimNode, pages(func(_ string, lo metav1.ListOptions) (*corev1.NodeList, error) { return core.Nodes().List(ctx, lo) },
-			func(l *corev1.NodeList) []corev1.Node { return l.Items }))
+		list := func(_ string, lo metav1.ListOptions) (*corev1.NodeList, error) { return core.Nodes().List(ctx, lo) }
+		listInto(&c, "nodes", all, &s.Nodes, slimNode, pages(list, func(l *corev1.NodeList) []corev1.Node { return l.Items }))
 	})
 	run(func() {
-		listInto(&c, "networkpolicies", namespaces, &s.NetworkPolicies, slimNetworkPolicy, pages(func(ns string, lo metav1.ListOptions) (*networkingv1.NetworkPolicyList, error) {
-			return netw.NetworkPolicies(ns).List(ctx, lo)
-		},
-			func(l *networkingv1.NetworkPolicyList) []networkingv1.NetworkPolicy { return l.Items }))
+		list := func(ns string, lo metav1.ListOptions) (*networkingv1.NetworkPolicyList, error) { return netw.NetworkPolicies(ns).List(ctx, lo) }
+		listInto(&c, "networkpolicies", namespaces, &s.NetworkPolicies, slimNetworkPolicy, pages(list, func(l *networkingv1.NetworkPolicyList) []networkingv1.NetworkPolicy { return l.Items }))
 	})
 	// Listed whole even for a namespace-limited collection: a
 	// NetworkPolicy's namespaceSelector may match any namespace.
 	run(func() {
-		listInto(&c, "namespaces", all, &s.Namespaces, slimNamespace, pages(func(_ string, lo metav1.ListOptions) (*corev1.NamespaceList, error) {
-			return core.Namespaces().List(ctx, lo)
-		},
-			func(l *corev1.NamespaceList) []corev1.Namespace { return l.Items }))
+		list := func(_ string, lo metav1.ListOptions) (*corev1.NamespaceList, error) { return core.Namespaces().List(ctx, lo) }
+		listInto(&c, "namespaces", all, &s.Namespaces, slimNamespace, pages(list, func(l *corev1.NamespaceList) []corev1.Namespace { return l.Items }))
 	})
 	run(func() {
-		listInto(&c, "daemonsets", kubeSystem, &s.DaemonSets, slimDaemonSet, pages(func(ns string, lo metav1.ListOptions) (*appsv1.DaemonSetList, error) {
-			return apps.DaemonSets(ns).List(ctx, lo)
-		},
-			func(l *appsv1.DaemonSetList) []appsv1.DaemonSet { return l.Items }))
+		list := func(ns string, lo metav1.ListOptions) (*appsv1.DaemonSetList, error) { return apps.DaemonSets(ns).List(ctx, lo) }
+		listInto(&c, "daemonsets", kubeSystem, &s.DaemonSets, slimDaemonSet, pages(list, func(l *appsv1.DaemonSetList) []appsv1.DaemonSet { return l.Items }))
 	})
 	run(func() {
-		listInto(&c, "deployments", kubeSystem, &s.Deployments, slimDeployment, pages(func(ns string, lo metav1.ListOptions) (*appsv1.DeploymentList, error) {
-			return apps.Deployments(ns).List(ctx, lo)
-		},
-			func(l *appsv1.DeploymentList) []appsv1.Deployment { return l.Items }))
+		list := func(ns string, lo metav1.ListOptions) (*appsv1.DeploymentList, error) { return apps.Deployments(ns).List(ctx, lo) }
+		listInto(&c, "deployments", kubeSystem, &s.Deployments, slimDeployment, pages(list, func(l *appsv1.DeploymentList) []appsv1.Deployment { return l.Items }))
 	})
 	run(func() { c.configMaps(client) })
 	wg.Wait()
