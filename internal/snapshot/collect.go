@@ -92,15 +92,21 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 		listInto(&c, "pods", namespaces, &s.Pods, slimPod, pages(list, func(l *corev1.PodList) []corev1.Pod { return l.Items }))
 	})
 	run(func() {
-		list := func(ns string, lo metav1.ListOptions) (*corev1.EventList, error) { return core.Events(ns).List(ctx, lo) }
+		list := func(ns string, lo metav1.ListOptions) (*corev1.EventList, error) {
+			return core.Events(ns).List(ctx, lo)
+		}
 		listInto(&c, "events", namespaces, &s.Events, slimEvent, pages(list, func(l *corev1.EventList) []corev1.Event { return l.Items }))
 	})
 	run(func() {
-		list := func(ns string, lo metav1.ListOptions) (*discoveryv1.EndpointSliceList, error) { return disc.EndpointSlices(ns).List(ctx, lo) }
+		list := func(ns string, lo metav1.ListOptions) (*discoveryv1.EndpointSliceList, error) {
+			return disc.EndpointSlices(ns).List(ctx, lo)
+		}
 		listInto(&c, "endpointslices", namespaces, &s.EndpointSlices, slimEndpointSlice, pages(list, func(l *discoveryv1.EndpointSliceList) []discoveryv1.EndpointSlice { return l.Items }))
 	})
 	run(func() {
-		list := func(ns string, lo metav1.ListOptions) (*corev1.ServiceList, error) { return core.Services(ns).List(ctx, lo) }
+		list := func(ns string, lo metav1.ListOptions) (*corev1.ServiceList, error) {
+			return core.Services(ns).List(ctx, lo)
+		}
 		listInto(&c, "services", namespaces, &s.Services, slimService, pages(list, func(l *corev1.ServiceList) []corev1.Service { return l.Items }))
 	})
 	run(func() {
@@ -108,21 +114,29 @@ func Collect(ctx context.Context, client kubernetes.Interface, opts CollectOptio
 		listInto(&c, "nodes", all, &s.Nodes, slimNode, pages(list, func(l *corev1.NodeList) []corev1.Node { return l.Items }))
 	})
 	run(func() {
-		list := func(ns string, lo metav1.ListOptions) (*networkingv1.NetworkPolicyList, error) { return netw.NetworkPolicies(ns).List(ctx, lo) }
+		list := func(ns string, lo metav1.ListOptions) (*networkingv1.NetworkPolicyList, error) {
+			return netw.NetworkPolicies(ns).List(ctx, lo)
+		}
 		listInto(&c, "networkpolicies", namespaces, &s.NetworkPolicies, slimNetworkPolicy, pages(list, func(l *networkingv1.NetworkPolicyList) []networkingv1.NetworkPolicy { return l.Items }))
 	})
 	// Listed whole even for a namespace-limited collection: a
 	// NetworkPolicy's namespaceSelector may match any namespace.
 	run(func() {
-		list := func(_ string, lo metav1.ListOptions) (*corev1.NamespaceList, error) { return core.Namespaces().List(ctx, lo) }
+		list := func(_ string, lo metav1.ListOptions) (*corev1.NamespaceList, error) {
+			return core.Namespaces().List(ctx, lo)
+		}
 		listInto(&c, "namespaces", all, &s.Namespaces, slimNamespace, pages(list, func(l *corev1.NamespaceList) []corev1.Namespace { return l.Items }))
 	})
 	run(func() {
-		list := func(ns string, lo metav1.ListOptions) (*appsv1.DaemonSetList, error) { return apps.DaemonSets(ns).List(ctx, lo) }
+		list := func(ns string, lo metav1.ListOptions) (*appsv1.DaemonSetList, error) {
+			return apps.DaemonSets(ns).List(ctx, lo)
+		}
 		listInto(&c, "daemonsets", kubeSystem, &s.DaemonSets, slimDaemonSet, pages(list, func(l *appsv1.DaemonSetList) []appsv1.DaemonSet { return l.Items }))
 	})
 	run(func() {
-		list := func(ns string, lo metav1.ListOptions) (*appsv1.DeploymentList, error) { return apps.Deployments(ns).List(ctx, lo) }
+		list := func(ns string, lo metav1.ListOptions) (*appsv1.DeploymentList, error) {
+			return apps.Deployments(ns).List(ctx, lo)
+		}
 		listInto(&c, "deployments", kubeSystem, &s.Deployments, slimDeployment, pages(list, func(l *appsv1.DeploymentList) []appsv1.Deployment { return l.Items }))
 	})
 	run(func() { c.configMaps(client) })
