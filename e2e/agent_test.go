@@ -277,9 +277,9 @@ func TestAgentNodeDataMatchesNodes(t *testing.T) {
 }
 
 // diagnoseJSON runs diagnose with node data and the lab's Azure JSON.
-func diagnoseJSON(t *testing.T, l *lab.Lab) finding.Report {
+func diagnoseJSON(t *testing.T, l *lab.Lab, args ...string) finding.Report {
 	t.Helper()
-	res := runND(t, 3*time.Minute, "diagnose", "--node-data", "--azure-dir", l.AzureDir(), "-o", "json")
+	res := runND(t, 3*time.Minute, append([]string{"diagnose", "--node-data", "--azure-dir", l.AzureDir(), "-o", "json"}, args...)...)
 	if res.ExitCode != 0 && res.ExitCode != 1 {
 		t.Fatalf("diagnose: exit %d\nstderr: %s", res.ExitCode, res.Stderr)
 	}

@@ -535,4 +535,16 @@ func TestKubeProxyTraceLoadBalancer(t *testing.T) {
 	if err == nil || errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("connect from a pod outside the source ranges: got %v, want a timeout (DROP)", err)
 	}
+
+	// diagnose --client-ip checks clients outside the cluster too: the one
+	// outside the ranges is dropped, the one inside is not named.
+	rep := diagnoseJSON(t, l, "--client-ip", "198.51.100.7", "--client-ip", "192.0.2.9")
+	f := findingFor(rep.Findings, "KPX004", "default", svc.Name)
+	if f == nil {
+		t.Fatalf("no KPX004 for Service default/%s; findings: %v", svc.Name, keyFindings(rep.Findings))
+	}
+	ev := strings.Join(f.Evidence, "\n")
+	if !strings.Contains(ev, "from client 192.0.2.9 is DROPped") || strings.Contains(ev, "198.51.100.7 is DROPped") {
+		t.Errorf("KPX004 evidence; want client 192.0.2.9 dropped and 198.51.100.7 not:\n%s", ev)
+	}
 }

@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"net/netip"
+
 	"github.com/netdoctor/netdoctor/internal/analyze/azure"
 	"github.com/netdoctor/netdoctor/internal/analyze/dns"
 	"github.com/netdoctor/netdoctor/internal/analyze/egress"
@@ -9,9 +11,20 @@ import (
 	"github.com/netdoctor/netdoctor/internal/analyze/services"
 )
 
-// All returns every analyzer, in the order they run. This is the one
+// Options tunes the analyzers.
+type Options struct {
+	// Clients are addresses outside the cluster whose access to
+	// LoadBalancer Services with loadBalancerSourceRanges is checked
+	// (KPX004), besides the in-cluster pods always checked.
+	Clients []netip.Addr
+}
+
+// All returns every analyzer with default options.
+func All() []Analyzer { return AllWith(Options{}) }
+
+// AllWith returns every analyzer, in the order they run. This is the one
 // registration table: add a new analyzer here.
-func All() []Analyzer {
+func AllWith(o Options) []Analyzer {
 	return []Analyzer{
 		Func{N: "services", F: services.Backends},
 		Func{N: "loadbalancers", F: services.LoadBalancers},
@@ -25,6 +38,6 @@ func All() []Analyzer {
 		Func{N: "node-conntrack", F: node.Conntrack},
 		Func{N: "node-pressure", F: node.Pressure},
 		Func{N: "egress-probes", F: egress.Probes},
-		kubeproxy.Analyzer{},
+		kubeproxy.Analyzer{Clients: o.Clients},
 	}
 }

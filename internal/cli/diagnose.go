@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strings"
 
@@ -23,13 +24,16 @@ import (
 const failNever = "none"
 
 type diagnoseOptions struct {
-	bundle   string
-	output   string
-	failOn   string
-	verbose  bool
-	nodeData nodeDataOptions
-	azure    azureOptions
-	probe    probeOptions
+	bundle string
+	output string
+	failOn string
+	// clientIPs are --client-ip as given, clients as parsed.
+	clientIPs []string
+	clients   []netip.Addr
+	verbose   bool
+	nodeData  nodeDataOptions
+	azure     azureOptions
+	probe     probeOptions
 }
 
 func newDiagnoseCmd(g *globals) *cobra.Command {
@@ -61,6 +65,7 @@ was, 2 on usage or runtime errors.`,
 	fs.StringVarP(&o.output, "output", "o", "text", "output format: "+strings.Join(report.FormatNames(), "|"))
 	fs.StringVar(&o.failOn, "fail-on", string(finding.Critical), "exit 1 when a finding has this severity or higher: info|warning|critical, or none to always exit 0")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "list every check, including those that passed")
+	fs.StringSliceVar(&o.clientIPs, "client-ip", nil, "an address outside the cluster that should reach LoadBalancer Services: checked against their loadBalancerSourceRanges through kube-proxy's rules (needs node data; repeatable)")
 	o.nodeData.addFlags(fs)
 	o.azure.addFlags(fs)
 	o.probe.addFlags(fs)
@@ -77,6 +82,14 @@ func (o *diagnoseOptions) validate() error {
 		if _, err := finding.ParseSeverity(o.failOn); err != nil {
 			return usageError("--fail-on: %v (or %s)", err, failNever)
 		}
+	}
+	o.clients = nil
+	for _, c := range o.clientIPs {
+		ip, err := netip.ParseAddr(c)
+		if err != nil || !ip.Is4() {
+			return usageError("--client-ip %q: want an IPv4 address", c)
+		}
+		o.clients = append(o.clients, ip)
 	}
 	if o.bundle != "" && (o.nodeData.enabled || o.probe.enabled) {
 		return usageError("--node-data and --probe need a live cluster; they cannot be used with --bundle")
@@ -100,7 +113,7 @@ func (o *diagnoseOptions) run(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	rep := analyze.Run(snap, analyze.All())
+	rep := analyze.Run(snap, analyze.AllWith(analyze.Options{Clients: o.clients}))
 	ro := report.Options{Color: useColor(g.streams.Out), Verbose: o.verbose}
 	if o.failOn != failNever {
 		ro.FailOn, _ = finding.ParseSeverity(o.failOn)

@@ -124,6 +124,8 @@ func TestUsageAndInputErrorsExit2(t *testing.T) {
 		{[]string{"diagnose", "-o", "yaml", "--bundle", "x"}, "unknown output format"},
 		{[]string{"diagnose", "--fail-on", "fatal", "--bundle", "x"}, "--fail-on"},
 		{[]string{"diagnose", "--bundle", "/nonexistent"}, "/nonexistent"},
+		{[]string{"diagnose", "--client-ip", "10.0.0.300", "--bundle", "x"}, `--client-ip "10.0.0.300"`},
+		{[]string{"diagnose", "--client-ip", "2001:db8::1", "--bundle", "x"}, "want an IPv4 address"},
 		{[]string{"explain", "NOPE001"}, "unknown finding code"},
 		{[]string{"collect"}, "-o"},
 		{[]string{"no-such-command"}, "unknown command"},

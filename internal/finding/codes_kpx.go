@@ -48,7 +48,7 @@ var kubeProxyEntries = []Entry{
 		Severity: Warning,
 		Meaning: "A LoadBalancer Service with loadBalancerSourceRanges only admits clients from those ranges: kube-proxy sends traffic to the load balancer IP through KUBE-FW-*, which lets the listed sources on and leaves the rest to be DROPped in filter KUBE-PROXY-FIREWALL. " +
 			"This applies on the nodes too: a pod or node in the cluster calling the load balancer IP is short-circuited by kube-proxy and dropped unless its own address (pod CIDR, node subnet) is in the ranges. " +
-			"On AKS the same ranges also become NSG rules.",
+			"On AKS the same ranges also become NSG rules. The in-cluster pods are always checked; 'diagnose --client-ip IP' checks an outside client as well.",
 		Fix:   "Add the client's range (or the cluster's pod and node CIDRs, for in-cluster clients) to spec.loadBalancerSourceRanges, or have in-cluster clients use the Service's ClusterIP or DNS name.",
 		Seeds: []string{"003_e6c859f7ec62a682.txt"},
 	},
