@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -36,7 +37,10 @@ func decodeStream[T any](file string, r io.Reader, hint int, slim func(*T)) ([]T
 		free     = make(chan *[]byte, workers+2)
 		inflight sync.WaitGroup
 		done     sync.WaitGroup
-		failed   atomic.Bool
+		// errLine is the first line found bad so far: lines after it are
+		// not decoded, lines before it still are, so that the error
+		// reported is the file's first whatever the workers' order.
+		errLine  atomic.Int64
 		mu       sync.Mutex
 		firstErr *BundleError
 		blank    []int
@@ -45,14 +49,16 @@ func decodeStream[T any](file string, r io.Reader, hint int, slim func(*T)) ([]T
 		b := make([]byte, 0, chunkSize)
 		free <- &b
 	}
+	errLine.Store(math.MaxInt64)
 	fail := func(e *BundleError) {
 		mu.Lock()
 		if firstErr == nil || e.Line < firstErr.Line {
 			firstErr = e
+			errLine.Store(int64(e.Line))
 		}
 		mu.Unlock()
-		failed.Store(true)
 	}
+	failed := func() bool { return errLine.Load() != math.MaxInt64 }
 	for range workers {
 		done.Add(1)
 		go func() {
@@ -61,7 +67,7 @@ func decodeStream[T any](file string, r io.Reader, hint int, slim func(*T)) ([]T
 			for j := range jobs {
 				data := *j.buf
 				for i := range j.dst {
-					if failed.Load() {
+					if int64(j.first+i+1) > errLine.Load() {
 						break
 					}
 					line := data
@@ -101,7 +107,7 @@ func decodeStream[T any](file string, r io.Reader, hint int, slim func(*T)) ([]T
 	var readErr error
 	failedAt := 0        // the line a read error cut
 	carry := []byte(nil) // the start of a line the last chunk cut
-	for !failed.Load() {
+	for !failed() {
 		buf := <-free
 		b := append((*buf)[:0], carry...)
 		b, readErr = readChunk(r, b)
