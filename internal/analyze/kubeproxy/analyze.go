@@ -95,6 +95,7 @@ type run struct {
 	rangesChecked int
 	rangesBad     int
 	metricsRead   int
+	ipv6Only      int // Services whose ClusterIP is IPv6: not traced
 }
 
 func subject(svc *corev1.Service) finding.Subject {
@@ -105,6 +106,9 @@ func (r *run) services() {
 	for i := range r.s.Services {
 		svc := &r.s.Services[i]
 		if !Traced(svc) || svc.DeletionTimestamp != nil {
+			if ip, err := netip.ParseAddr(svc.Spec.ClusterIP); err == nil && ip.Is6() && svc.DeletionTimestamp == nil {
+				r.ipv6Only++
+			}
 			continue
 		}
 		for j := range svc.Spec.Ports {
@@ -486,13 +490,17 @@ func (r *run) report() {
 		return finding.Passed
 	}
 	nodes := len(r.nodes)
+	ipv6 := ""
+	if r.ipv6Only > 0 {
+		ipv6 = fmt.Sprintf("; %d Service(s) with an IPv6 ClusterIP not traced (only IPv4 iptables rules are read)", r.ipv6Only)
+	}
 	if r.portsChecked == 0 {
 		for _, c := range allChecks {
-			r.res.Check(c, finding.Skipped, "no Service with an IPv4 ClusterIP in the snapshot")
+			r.res.Check(c, finding.Skipped, "no Service with an IPv4 ClusterIP in the snapshot"+ipv6)
 		}
 		return
 	}
-	r.res.Check(CheckNoEndpoints, status(r.rejects), fmt.Sprintf("%d Service port(s) traced on %d node(s); %d rejected", r.portsChecked, nodes, r.rejects))
+	r.res.Check(CheckNoEndpoints, status(r.rejects), fmt.Sprintf("%d Service port(s) traced on %d node(s); %d rejected%s", r.portsChecked, nodes, r.rejects, ipv6))
 	if r.localChecked == 0 {
 		r.res.Check(CheckLocalPolicy, finding.Skipped, "no Service with externalTrafficPolicy Local, a NodePort and endpoints")
 	} else {
