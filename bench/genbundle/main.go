@@ -62,6 +62,12 @@ func generate(nNodes, nPods, nSvc, nPol, nEv, nNS int) *snapshot.Snapshot {
 		})
 	}
 	ns := func(i int) string { return fmt.Sprintf("team-%03d", i%nNS) }
+	for i := 0; i < nNS; i++ {
+		s.Namespaces = append(s.Namespaces, corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns(i), CreationTimestamp: created,
+			Labels: map[string]string{corev1.LabelMetadataName: ns(i), "team": fmt.Sprintf("t%d", i%20)}}})
+	}
+	s.Namespaces = append(s.Namespaces, corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system", CreationTimestamp: created,
+		Labels: map[string]string{corev1.LabelMetadataName: "kube-system"}}})
 	// Each Service selects the pods of one "app"; apps have nPods/nSvc pods.
 	perApp := max(1, nPods/nSvc)
 	for i := 0; i < nPods; i++ {
