@@ -255,7 +255,8 @@ func readTarGz(file string) (*Snapshot, error) {
 			if err := decodeResource(s, r, tr, h.Size); err != nil {
 				var be *BundleError
 				if !errors.As(err, &be) {
-					err = fmt.Errorf("reading bundle %s: %s: truncated or corrupt archive: %w", file, name, err)
+					// the error names the file and the line the archive was cut at
+					err = fmt.Errorf("reading bundle %s: truncated or corrupt archive: %w", file, err)
 				}
 				return nil, err
 			}

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"archive/tar"
 	"compress/gzip"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -209,5 +210,30 @@ func TestWriteFails(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "writing bundle") {
 			t.Errorf("Write(%s) = %v; want a writing bundle error", dest, err)
 		}
+	}
+}
+
+// TestReadTarCutInsideResource: an archive cut inside a resource file is
+// reported with that file and the line it stops at.
+func TestReadTarCutInsideResource(t *testing.T) {
+	s := sample()
+	for i := range 5000 {
+		s.Pods = append(s.Pods, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pod-%d-%x", i, i*7919), Namespace: "ns"}})
+	}
+	p := filepath.Join(t.TempDir(), "b.tar.gz")
+	if err := s.Write(p); err != nil {
+		t.Fatal(err)
+	}
+	full, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.tar.gz")
+	if err := os.WriteFile(cut, full[:len(full)*6/10], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Read(cut)
+	if err == nil || !strings.Contains(err.Error(), "truncated or corrupt archive: resources/pods.jsonl: line ") {
+		t.Errorf("Read = %v; want the truncation named with resources/pods.jsonl and its line", err)
 	}
 }
