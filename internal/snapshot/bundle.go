@@ -121,7 +121,11 @@ func decodeManifest(mb []byte) (Manifest, error) {
 	return m, nil
 }
 
-var errNoManifest = &BundleError{File: ManifestFile, Err: errors.New("missing: this is not a netdoctor bundle (create one with 'netdoctor collect')")}
+// noManifest is the error of a bundle without a manifest: a new one each
+// time, as Read names the bundle in it.
+func noManifest() error {
+	return &BundleError{File: ManifestFile, Err: errors.New("missing: this is not a netdoctor bundle (create one with 'netdoctor collect')")}
+}
 
 // resourceByPath returns the resource stored at a bundle path,
 // resources/<name>.jsonl.
@@ -149,7 +153,7 @@ func decodeResource(s *Snapshot, r resource, rd io.Reader, size int64) error {
 func readDir(dir string) (*Snapshot, error) {
 	mb, err := os.ReadFile(filepath.Join(dir, ManifestFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, errNoManifest
+		return nil, noManifest()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading bundle: %w", err)
@@ -279,7 +283,7 @@ func readTarGz(file string) (*Snapshot, error) {
 	}
 	files = stripTopDir(files)
 	if _, ok := files[ManifestFile]; !ok {
-		return nil, errNoManifest
+		return nil, noManifest()
 	}
 	delete(files, ManifestFile)
 	for name, b := range files {

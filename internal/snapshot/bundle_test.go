@@ -237,3 +237,18 @@ func TestReadTarCutInsideResource(t *testing.T) {
 		t.Errorf("Read = %v; want the truncation named with resources/pods.jsonl and its line", err)
 	}
 }
+
+// TestReadNoManifestNamesEachBundle: two bundles without a manifest are
+// each named in their own error.
+func TestReadNoManifestNamesEachBundle(t *testing.T) {
+	for _, name := range []string{"first", "second"} {
+		dir := filepath.Join(t.TempDir(), name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Read(dir)
+		if err == nil || !strings.Contains(err.Error(), dir+": manifest.json") {
+			t.Errorf("Read(%s) = %v; want the error to name %s", dir, err, dir)
+		}
+	}
+}
