@@ -83,11 +83,7 @@ func decodeStream[T any](file string, r io.Reader, hint int, slim func(*T)) ([]T
 						mu.Unlock()
 						continue
 					}
-					// goccy/go-json decodes the Kubernetes types identically
-					// to encoding/json (their UnmarshalJSON methods included)
-					// and several times faster, which matters for 150,000
-					// pods.
-					if err := gojson.Unmarshal(line, &j.dst[i]); err != nil {
+					if err := decodeLine(line, &j.dst[i]); err != nil {
 						fail(&BundleError{File: file, Line: j.first + i + 1, Err: err})
 						break
 					}
@@ -171,6 +167,19 @@ func decodeStream[T any](file string, r io.Reader, hint int, slim func(*T)) ([]T
 		out = slices.Clone(out)
 	}
 	return out[:len(out):len(out)], nil
+}
+
+// decodeLine decodes one object. goccy/go-json decodes the Kubernetes types
+// identically to encoding/json (their UnmarshalJSON methods included) and
+// several times faster, which matters for 150,000 pods; should it panic on
+// some input, that is an error of the line like any other.
+func decodeLine[T any](line []byte, dst *T) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cannot decode: %v", r)
+		}
+	}()
+	return gojson.Unmarshal(line, dst)
 }
 
 // readChunk appends to b from r until b holds at least chunkSize bytes and

@@ -216,3 +216,15 @@ func FuzzDecodeStream(f *testing.F) {
 		}
 	})
 }
+
+// panicky panics when decoded, as a decoder bug would.
+type panicky struct{}
+
+func (*panicky) UnmarshalJSON([]byte) error { panic("decoder bug") }
+
+func TestDecodeStreamPanicIsAnError(t *testing.T) {
+	_, err := decodeStream[panicky]("x.jsonl", strings.NewReader("{}\n{}\n"), 2, nil)
+	if err == nil || !strings.Contains(err.Error(), "x.jsonl:1: cannot decode: decoder bug") {
+		t.Errorf("error = %v; want x.jsonl:1 named with the panic", err)
+	}
+}
